@@ -1,0 +1,81 @@
+"""Checks that need a GPU, run at the end of models/recipes/gpu_run.sh:
+
+1. cross-device exactness: the exact prior's frequency tables for a few token grids, hashed, on CUDA
+   and on the CPU of the same machine; the tokens and hashes are saved so that any other machine can
+   recompute them (tests/test_exact.py::test_gpu_hashes does, on this repo's CPU);
+2. tokenizer throughput on 720p frames (encode and decode, fps), with the device name.
+
+usage: python benchmarks/gpu_checks.py MODEL_DIR DATA OUT.json
+"""
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vqzip.exact import ExactPrior  # noqa: E402
+from vqzip.prior import load_prior  # noqa: E402
+from vqzip.tokenizer import load_tokenizer  # noqa: E402
+from vqzip.train.data import CropSampler  # noqa: E402
+
+
+def table_hash(prior: ExactPrior, tokens: np.ndarray) -> str:
+    """sha256 over every frequency table the schedule produces while coding `tokens`."""
+    h = hashlib.sha256()
+    flat = tokens.reshape(-1)
+    lo_bits = prior.cfg.lo_bits
+
+    def code(part, pos, freqs):
+        h.update(np.ascontiguousarray(freqs, dtype=np.int64).tobytes())
+        return (flat[pos] >> lo_bits) if part == "hi" else (flat[pos] & ((1 << lo_bits) - 1))
+
+    out = prior.run(*tokens.shape, code)
+    assert (out.numpy() == tokens).all()
+    return h.hexdigest()
+
+
+def main(model_dir: Path, data: Path, out: Path):
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tok = load_tokenizer(model_dir / "tokenizer.safetensors").to(dev)
+    fprior = load_prior(model_dir / "prior.safetensors")
+    rng = np.random.default_rng(0)
+    grids = [rng.integers(0, 2 ** tok.cfg.token_bits, (32, 48))]
+    x = CropSampler(data, 512, seed=1, limit=4).batch(2).to(dev)
+    grids += [t.cpu().numpy() for t in tok.encode(x)]
+    res = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "grids": []}
+    for name, d in [("cuda", dev), ("cpu", torch.device("cpu"))]:
+        ex = ExactPrior(fprior, d)
+        t0 = time.time()
+        hashes = [table_hash(ex, g.astype(np.int64)) for g in grids]
+        res[f"hashes_{name}"] = hashes
+        res[f"seconds_{name}"] = round(time.time() - t0, 2)
+    res["grids"] = [g.tolist() for g in grids]
+    res["cuda_equals_cpu"] = res["hashes_cuda"] == res["hashes_cpu"]
+    # tokenizer throughput on 720p frames
+    frames = torch.rand(8, 3, 720, 1280, device=dev) * 2 - 1
+    pad = torch.nn.functional.pad(frames, (0, 0, 0, 16 - 720 % 16 if 720 % 16 else 0), mode="replicate")
+    for dtype in (torch.bfloat16, torch.float16):
+        with torch.autocast(dev.type, dtype=dtype, enabled=dev.type == "cuda"):
+            for rep in range(4):  # first rounds warm up kernels
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.time()
+                t = tok.encode(pad)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t1 = time.time()
+                tok.decode(t)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t2 = time.time()
+        res[f"tokenizer_720p_{str(dtype)[6:]}"] = {"encode_fps": round(8 / (t1 - t0), 1), "decode_fps": round(8 / (t2 - t1), 1)}
+    out.write_text(json.dumps(res))
+    print({k: v for k, v in res.items() if k != "grids"})
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

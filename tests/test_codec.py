@@ -1,0 +1,118 @@
+"""The image codec end to end through the Python API, with the shipped default model."""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vqzip import codec, container
+from vqzip.errors import FormatError, InputError, ModelError
+
+from conftest import psnr
+
+
+def test_round_trip_keeps_size_and_tokens(photo):
+    data = codec.encode_image(photo)
+    out = codec.decode(data)
+    src = Image.open(photo)
+    assert out.size == src.size and out.mode == "RGB"
+    assert psnr(src, out) > 17  # the default point is about 0.05-0.09 bpp; 17 dB is a floor, not a target
+    # the lossless stage returns exactly the tokens the tokenizer made
+    header, tokens = codec.decode_tokens_of(data)
+    m = codec.get_model(header.model_id)
+    rgb = src.convert("RGB")
+    want = m.tokenizer.encode(codec._to_tensor(rgb, m.tokenizer.stride))[0].numpy()
+    assert (tokens == want).all()
+
+
+def test_encoding_is_deterministic_across_thread_counts(photo):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = codec.encode_image(photo)
+        torch.set_num_threads(2)
+        b = codec.encode_image(photo)
+    finally:
+        torch.set_num_threads(before)
+    assert a == b
+    assert codec.decode(a).tobytes() == codec.decode(b).tobytes()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P"])
+def test_modes_come_back(tmp_path, photo, mode):
+    im = Image.open(photo)
+    if mode == "I;16":
+        im = Image.fromarray(np.asarray(im.convert("L"), np.uint16) * 257)
+    else:
+        im = im.convert(mode)
+    p = tmp_path / "in.png"
+    im.save(p)
+    out = codec.decode(codec.encode_image(p))
+    assert out.size == im.size
+    assert out.mode == {"L": "L", "RGBA": "RGBA", "I;16": "I;16", "P": "RGB"}[mode]
+
+
+def test_tiny_and_odd_sizes(tmp_path):
+    for size in [(1, 1), (17, 5), (40, 33)]:
+        p = tmp_path / f"{size[0]}x{size[1]}.png"
+        Image.new("RGB", size, (200, 30, 90)).save(p)
+        assert codec.decode(codec.encode_image(p)).size == size
+
+
+def test_every_quality_point_round_trips(photo):
+    from vqzip.zoo import list_points
+    sizes = []
+    for p in list_points():
+        data = codec.encode_image(photo, quality=p.quality)
+        assert codec.decode(data).size == Image.open(photo).size
+        sizes.append(len(data))
+    assert len(sizes) >= 1
+
+
+def test_bpp_budget_picks_a_point_that_fits(photo):
+    from vqzip.zoo import list_points
+    pixels = np.prod(Image.open(photo).size)
+    sizes = {p.quality: len(codec.encode_image(photo, quality=p.quality)) for p in list_points()}
+    budget = (max(sizes.values()) + 1) * 8 / pixels
+    data = codec.encode_image(photo, bpp=budget)
+    assert len(data) * 8 / pixels <= budget
+    with pytest.raises(InputError, match="no operating point fits"):
+        codec.encode_image(photo, bpp=1e-6)
+
+
+def test_damaged_files_are_refused(photo):
+    data = codec.encode_image(photo)
+    for bad in [data[:-1], data[:40], b"", b"\x89PNG\r\n\x1a\n" + data[8:]]:
+        with pytest.raises(FormatError):
+            codec.decode(bad)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    with pytest.raises(FormatError, match="corrupted"):
+        codec.decode(bytes(flipped))
+
+
+def _reheader(data: bytes, **changes) -> bytes:
+    header, payload = container.unpack(data)
+    fields = {k: getattr(header, k) for k in header.__dataclass_fields__} | changes
+    return container.pack(container.Header(**fields), payload)
+
+
+def test_foreign_model_and_forged_headers_are_refused(photo):
+    data = codec.encode_image(photo)
+    with pytest.raises(ModelError, match="not installed"):
+        codec.decode(_reheader(data, model_id="no-such-model"))
+    with pytest.raises(ModelError, match="different version"):
+        codec.decode(_reheader(data, weights_hash=b"\0" * 8))
+    with pytest.raises(FormatError, match="token grid"):
+        codec.decode(_reheader(data, grid_h=3))
+    with pytest.raises(FormatError, match="pixel limit"):
+        codec.decode(_reheader(data, width=60000, height=60000))
+
+
+def test_info_reports_the_prior_saving(photo):
+    d = codec.info(codec.encode_image(photo))
+    assert d["payload_bits"] == d["payload_bytes"] * 8
+    assert d["raw_index_bits"] == d["grid_h"] * d["grid_w"] * d["token_bits"]
+    assert 0 < d["payload_over_raw"] < 1.2

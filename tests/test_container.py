@@ -1,0 +1,202 @@
+import json
+import struct
+import time
+import zlib
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vqzip import container
+from vqzip.container import FORMAT_VERSION, MAGIC, Header, describe, pack, read_header, unpack
+from vqzip.errors import FormatError
+
+HEADER = Header(kind="image", model_id="lfq16-small", weights_hash=bytes(range(1, 9)),
+                width=40, height=30, mode="RGBA", bit_depth=8, grid_h=2, grid_w=3,
+                scale_num=1, scale_den=2, extra={"alpha": True})
+PAYLOAD = bytes(range(20))
+DATA = pack(HEADER, PAYLOAD)
+
+# The _FIXED struct's fields, in order, to forge headers by name.
+FIELDS = ("kind", "bit_depth", "weights_hash", "width", "height", "grid_h", "grid_w",
+          "scale_num", "scale_den", "payload_len", "model_id_len", "mode_len", "extra_len")
+PREAMBLE = 10  # magic, version, header length
+
+
+def reseal(data: bytes) -> bytes:
+    """Replace the CRC so that only the structural checks can catch a forgery."""
+    body = data[:-4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def forge(data: bytes = DATA, *, version=None, header_len=None, **fields) -> bytes:
+    magic, v, hl = struct.unpack_from("<4sHI", data)
+    values = dict(zip(FIELDS, container._FIXED.unpack_from(data, PREAMBLE)))
+    values.update(fields)
+    out = (struct.pack("<4sHI", magic, v if version is None else version,
+                       hl if header_len is None else header_len)
+           + container._FIXED.pack(*values.values()) + data[PREAMBLE + container._FIXED.size:])
+    return reseal(out)
+
+
+def error(data) -> str:
+    with pytest.raises(FormatError) as e:
+        unpack(data)
+    return str(e.value)
+
+
+def test_round_trip():
+    assert unpack(DATA) == (HEADER, PAYLOAD)
+    assert read_header(DATA) == HEADER
+    assert DATA.startswith(MAGIC + struct.pack("<H", FORMAT_VERSION))
+
+
+@pytest.mark.parametrize("header", [
+    Header("video", "m", b"\0" * 8, 1, 1, "L", 16, 1, 1),
+    Header("image", "модель-ü", b"\xff" * 8, 1 << 16, 1 << 16, "I;16", 16, 4096, 4096,
+           3, 7, {"frames": [1, 2.5, None], "s": "ü"}),
+])
+def test_round_trip_edge_values(header):
+    assert unpack(pack(header, b"")) == (header, b"")
+
+
+def test_read_header_without_verify_needs_only_the_header():
+    header_end = len(DATA) - len(PAYLOAD) - 4
+    assert read_header(DATA[:header_end], verify=False) == HEADER
+    damaged = DATA[:-5] + bytes([DATA[-5] ^ 1]) + DATA[-4:]
+    assert read_header(damaged, verify=False) == HEADER
+    with pytest.raises(FormatError, match="CRC mismatch"):
+        read_header(damaged)
+    with pytest.raises(FormatError, match="truncated"):
+        read_header(DATA[:header_end - 1], verify=False)
+
+
+def test_describe_is_json_friendly():
+    d = describe(HEADER)
+    assert json.loads(json.dumps(d)) == d
+    assert d["weights_hash"] == "0102030405060708"
+    assert (d["width"], d["grid_w"], d["scale_den"], d["extra"]) == (40, 3, 2, {"alpha": True})
+
+
+def test_every_truncation_is_reported_as_truncation():
+    for n in range(len(DATA)):
+        assert error(DATA[:n]).startswith("file is truncated"), n
+    n = len(DATA)
+    assert error(DATA[:-1]) == f"file is truncated (expected {n} bytes, got {n - 1})"
+
+
+def test_every_single_bit_flip_is_caught():
+    messages = set()
+    for bit in range(len(DATA) * 8):
+        flipped = bytearray(DATA)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        messages.add(error(bytes(flipped)).split(" (")[0])
+    # Flips in the magic or in a length field may be worded differently; none get through.
+    assert messages <= {"file is corrupted", "not a vqzip file", "file is truncated"}
+    assert "file is corrupted" in messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes(data):
+    with pytest.raises(FormatError):
+        unpack(data)
+    with pytest.raises(FormatError):
+        unpack(MAGIC + data)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.integers(4, len(DATA) - len(PAYLOAD) - 5), st.integers(0, 255)),
+                min_size=1, max_size=4))
+def test_forged_header_bytes_with_valid_crc(edits):
+    forged = bytearray(DATA)
+    for pos, value in edits:
+        forged[pos] = value
+    try:
+        header, payload = unpack(reseal(bytes(forged)))
+    except FormatError:
+        return
+    # Whatever gets through is a well-formed header that packs again.
+    assert unpack(pack(header, payload)) == (header, payload)
+
+
+def test_newer_version():
+    assert error(forge(version=3)) == \
+        "made by a newer vqzip (format version 3); this vqzip reads version 1"
+    assert error(forge(version=0)) == "file is corrupted (unknown format version 0)"
+
+
+def test_bad_magic():
+    assert error(b"PK\x03\x04" + DATA[4:]) == "not a vqzip file (bad magic)"
+    assert error(b"hello") == "not a vqzip file (bad magic)"
+
+
+def test_crc_mismatch():
+    assert error(DATA[:-1] + bytes([DATA[-1] ^ 0x80])) == "file is corrupted (CRC mismatch)"
+
+
+@pytest.mark.parametrize("forgery, message", [
+    (dict(header_len=0xFFFFFFFF), "header length 4294967295"),
+    (dict(header_len=3), "header length 3"),
+    (dict(payload_len=2**64 - 1), "does not match file size"),
+    (dict(payload_len=0), "does not match file size"),
+    (dict(extra_len=2**32 - 1), "header field lengths disagree"),
+    (dict(model_id_len=255), "header field lengths disagree"),
+    (dict(width=0), "image size 0x30"),
+    (dict(height=2**32 - 1), "outside 1..65536"),
+    (dict(grid_h=2**16, grid_w=2**16), "token grid"),
+    (dict(grid_h=31), "token grid"),
+    (dict(scale_num=3, scale_den=2), "scale 3/2"),
+    (dict(scale_den=0), "scale 1/0"),
+    (dict(kind=7), "unknown kind 7"),
+    (dict(bit_depth=12), "bit depth 12"),
+])
+def test_forged_fields_are_rejected_quickly(forgery, message):
+    start = time.perf_counter()
+    assert message in error(forge(**forgery))
+    assert time.perf_counter() - start < 0.5
+
+
+def test_huge_declared_payload_in_a_short_file_is_truncation():
+    # Not resealed: as read from a partial download.
+    data = forge(payload_len=2**63)[:-4] + DATA[-4:]
+    assert error(data).startswith(f"file is truncated (expected {2**63 + len(DATA) - len(PAYLOAD)}")
+
+
+def _with_text(model_id: bytes = b"m", mode: bytes = b"RGB", extra: bytes = b"") -> bytes:
+    """A file whose variable-length header fields are raw bytes, lengths consistent."""
+    fixed = container._FIXED.pack(0, 8, b"\0" * 8, 4, 4, 1, 1, 1, 1, 0,
+                                  len(model_id), len(mode), len(extra))
+    body = fixed + model_id + mode + extra
+    return reseal(MAGIC + struct.pack("<HI", 1, len(body)) + body + b"\0" * 4)
+
+
+def test_forged_text_fields():
+    assert unpack(_with_text()) == (Header("image", "m", b"\0" * 8, 4, 4, "RGB", 8, 1, 1), b"")
+    assert "unreadable header text" in error(_with_text(model_id=b"\xff\xfe"))
+    assert "unreadable header text" in error(_with_text(extra=b"{not json"))
+    assert "unreadable header text" in error(_with_text(extra=b"[" * 60000))  # RecursionError
+    assert "unreadable header text" in error(_with_text(extra=b"9" * 5000))  # int digit limit
+    assert "extra must be a dict" in error(_with_text(extra=b"[1, 2]"))
+    assert "model id must be" in error(_with_text(model_id=b""))
+    assert "model id must be" in error(_with_text(model_id=b"two\nlines"))
+    assert "bad image mode" in error(_with_text(mode=b"R\x00B"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(width=0), "image size"),
+    (dict(kind="audio"), "unknown kind"),
+    (dict(model_id="x" * 65), "model id"),
+    (dict(weights_hash=b"short"), "weights hash"),
+    (dict(mode="RGB" * 6), "bad image mode"),
+    (dict(bit_depth=10), "bit depth"),
+    (dict(grid_h=0), "token grid"),
+    (dict(scale_num=0), "scale"),
+    (dict(extra=[1]), "extra must be a dict"),
+    (dict(extra={"x": object()}), "not JSON-serializable"),
+    (dict(extra={"x": float("nan")}), "not JSON-serializable"),
+    (dict(extra={"x": "y" * (64 * 1024)}), "limit 65536"),
+])
+def test_pack_rejects_bad_headers(change, message):
+    with pytest.raises(ValueError, match=message):
+        pack(replace(HEADER, **change), PAYLOAD)

@@ -1,0 +1,91 @@
+"""Training as a product feature: tiny budgets on a few real photos, through the CLI."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from vqzip.tokenizer import load_tokenizer
+from vqzip.prior import load_prior
+from vqzip.weights import load_weights, shard_paths
+
+from conftest import SHARED, run_cli
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    for s in ["budgie_backgrounds", "bsds500"]:
+        (d / s).mkdir()
+        for f in sorted((SHARED / "train" / s).glob("*.jpg"))[:2]:
+            shutil.copy(f, d / s)
+    return d
+
+
+def steps(log):
+    return [json.loads(l)["step"] for l in log.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("args", [["--quantizer", "lfq", "--bits", "12", "--group-bits", "6"],
+                                  ["--quantizer", "vq", "--codebook-size", "64", "--gan-weight", "0.1", "--gan-start", "0"]])
+def test_tokenizer_trains_resumes_and_exports(tmp_path, data, args):
+    out = tmp_path / "run"
+    base = ["train", "tokenizer", data, "-o", out, "--batch", "2", "--crop", "64", "--downsample", "8", *args]
+    run_cli(*base, "--minutes", "0.05", check=True)
+    first = steps(out / "log.jsonl")[-1]
+    run_cli(*base, "--minutes", "0.1", check=True)  # a larger budget resumes the same run
+    assert steps(out / "log.jsonl")[-1] > first
+    tok = load_tokenizer(out / "tokenizer.safetensors")
+    assert tok.stride == 8
+    x = torch.rand(1, 3, 32, 48) * 2 - 1
+    t = tok.encode(x)
+    assert t.shape == (1, 4, 6) and int(t.max()) < tok.quant.codebook_size
+    assert tok.decode(t).shape == x.shape
+
+
+def test_resume_with_other_config_is_refused(tmp_path, data):
+    out = tmp_path / "run"
+    run_cli("train", "tokenizer", data, "-o", out, "--batch", "1", "--crop", "64", "--bits", "8",
+            "--minutes", "0.02", check=True)
+    r = run_cli("train", "tokenizer", data, "-o", out, "--batch", "1", "--crop", "64", "--bits", "10", "--minutes", "0.05")
+    assert r.returncode != 0 and "another tokenizer config" in r.stderr
+
+
+def test_decoder_only_finetune_keeps_tokens(tmp_path, data):
+    out = tmp_path / "base"
+    run_cli("train", "tokenizer", data, "-o", out, "--batch", "1", "--crop", "64", "--bits", "8",
+            "--minutes", "0.02", check=True)
+    ft = tmp_path / "ft"
+    run_cli("train", "tokenizer", data, "-o", ft, "--batch", "1", "--crop", "64", "--minutes", "0.03",
+            "--init", out / "tokenizer.safetensors", "--decoder-only", "--pixel-loss", "mse", check=True)
+    a, b = load_tokenizer(out / "tokenizer.safetensors"), load_tokenizer(ft / "tokenizer.safetensors")
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    assert torch.equal(a.encode(x), b.encode(x))
+    assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))
+
+
+def test_prior_trains_on_tokenizer_tokens(tmp_path, data):
+    tok_dir = tmp_path / "tok"
+    run_cli("train", "tokenizer", data, "-o", tok_dir, "--batch", "1", "--crop", "64", "--bits", "8",
+            "--minutes", "0.02", check=True)
+    run_cli("train", "prior", data, "--tokenizer", tok_dir / "tokenizer.safetensors", "-o", tmp_path / "p",
+            "--minutes", "0.05", "--crop", "64", "--crops", "8", "--batch", "2", "--d-model", "32",
+            "--n-layer", "1", "--n-head", "2", "--window", "2", "--period", "2", check=True)
+    prior = load_prior(tmp_path / "p" / "prior.safetensors")
+    assert prior.cfg.token_bits == 8 and prior.cfg.period == 2
+    bits = json.loads((tmp_path / "p" / "prior_log.jsonl").read_text().splitlines()[-1])["bits_per_token"]
+    assert 0 < bits < 12
+
+
+def test_large_weights_are_sharded_under_16_mib(tmp_path):
+    from vqzip.tokenizer import Tokenizer, TokenizerConfig
+    from vqzip.weights import export_weights
+    m = Tokenizer(TokenizerConfig(channels=(64, 128, 256, 512)))
+    files = export_weights(tmp_path / "tokenizer.safetensors", m, {"config": m.cfg.to_dict()})
+    assert len(files) > 1 and all(f.stat().st_size <= 16 * 2 ** 20 for f in files)
+    assert shard_paths(tmp_path / "tokenizer.safetensors") == files
+    tensors, meta = load_weights(tmp_path / "tokenizer.safetensors")
+    assert set(tensors) == set(m.state_dict()) and meta["config"]["channels"] == [64, 128, 256, 512]
+    files[-1].unlink()
+    with pytest.raises(FileNotFoundError, match="shards expected"):
+        load_weights(tmp_path / "tokenizer.safetensors")

@@ -1,0 +1,284 @@
+"""The `vqzip` command: a thin typer layer over the Python API. Heavy imports happen inside
+commands so that `--help` is instant and training runs on machines without av or constriction."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import InputError, VqzipError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+                  help="Learned image and video compression with tokenizers and an exact token prior.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a tokenizer or a token prior on your own images.")
+app.add_typer(train_app, name="train")
+
+
+def _progress(total_label: str):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    return Progress(TextColumn(total_label), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    transient=False, disable=not sys.stderr.isatty())
+
+
+@train_app.command("tokenizer")
+def train_tokenizer_cmd(
+    data: Path = typer.Argument(..., help="Folder of images; each subfolder is a set."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log and tokenizer.safetensors."),
+    minutes: float = typer.Option(10.0, help="Wall-clock budget. Re-running with a larger budget resumes."),
+    downsample: int = typer.Option(16, help="Token stride: 16 or 8."),
+    quantizer: str = typer.Option("lfq", help="lfq or vq."),
+    bits: int = typer.Option(20, help="LFQ bits per token."),
+    codebook_size: int = typer.Option(4096, help="VQ codebook size."),
+    group_bits: int = typer.Option(10, help="LFQ entropy penalty acts on the joint code of groups of this many bits."),
+    batch: int = typer.Option(8), crop: int = typer.Option(128, help="Crop side in pixels."),
+    lr: float = typer.Option(4e-4), msssim_weight: float = typer.Option(0.2),
+    gan_weight: float = typer.Option(0.0, help="PatchGAN weight (0 = off)."),
+    gan_start: float = typer.Option(0.6, help="Fraction of the budget before the GAN term starts."),
+    set_weights: str = typer.Option("", help="Sampling weights per set, e.g. 'bsds500=2,imagenet_sample=0.5'."),
+    pixel_loss: str = typer.Option("l1", help="l1, or mse to aim at PSNR."),
+    init: Optional[Path] = typer.Option(None, help="Start from these tokenizer weights (their architecture is used)."),
+    decoder_only: bool = typer.Option(False, help="Train only the decoder: tokens, and so the prior, stay valid."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0),
+):
+    """Train the lossy stage (resumes from OUT/ckpt.safetensors).
+
+    [bold]Examples[/bold]
+      vqzip train tokenizer ../shared/data/train -o runs/f16 --minutes 30
+      vqzip train tokenizer ../shared/data/train -o runs/ft --init models/f16-lfq20/tokenizer.safetensors --decoder-only --pixel-loss mse
+    """
+    from .tokenizer import TokenizerConfig, load_tokenizer
+    from .train.tokenizer import TokenizerRecipe, train_tokenizer
+    cfg = (load_tokenizer(init).cfg if init else
+           TokenizerConfig(downsample=downsample, quantizer=quantizer, bits=bits, codebook_size=codebook_size,
+                           group_bits=group_bits))
+    recipe = TokenizerRecipe(minutes=minutes, batch=batch, crop=crop, lr=lr, msssim_weight=msssim_weight,
+                             gan_weight=gan_weight, gan_start=gan_start, set_weights=set_weights, seed=seed,
+                             pixel_loss=pixel_loss, init=str(init or ""), decoder_only=decoder_only)
+    with _progress("training tokenizer") as bar:
+        task = bar.add_task("", total=1.0, info="")
+        try:
+            files = train_tokenizer(data, out, cfg, recipe, device, on_log=lambda r, p: (
+                bar.update(task, completed=p, info=f"step {r['step']} psnr {r['psnr']:.2f}"),
+                None if bar.console.is_terminal else print(json.dumps(r), flush=True)))
+        except VqzipError as e:
+            _fail(str(e))
+    typer.echo(" ".join(map(str, files)))
+
+
+@train_app.command("prior")
+def train_prior_cmd(
+    data: Path = typer.Argument(..., help="Folder of images; each subfolder is a set."),
+    tokenizer: Path = typer.Option(..., help="tokenizer.safetensors from `vqzip train tokenizer`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log and prior.safetensors."),
+    minutes: float = typer.Option(10.0),
+    d_model: int = typer.Option(256), n_layer: int = typer.Option(4), n_head: int = typer.Option(4),
+    window: int = typer.Option(7, help="Attention radius in tokens."),
+    period: int = typer.Option(4, help="Coding schedule cell: period^2 steps per image (1, 2 or 4)."),
+    batch: int = typer.Option(16), crop: int = typer.Option(320), crops: int = typer.Option(2000),
+    lr: float = typer.Option(1e-3), set_weights: str = typer.Option(""),
+    init: Optional[Path] = typer.Option(None, help="Start from these prior weights (their architecture is used)."),
+    device: str = typer.Option("auto"), seed: int = typer.Option(0),
+):
+    """Train the token prior on the tokens that TOKENIZER gives for DATA.
+
+    [bold]Example[/bold]: vqzip train prior ../shared/data/train --tokenizer runs/f16/tokenizer.safetensors -o runs/f16
+    """
+    from .prior import PriorConfig
+    from .tokenizer import load_tokenizer
+    from .train.prior import PriorRecipe, train_prior
+    from .prior import load_prior
+    tok = load_tokenizer(tokenizer)
+    cfg = (load_prior(init).cfg if init else
+           PriorConfig(token_bits=tok.cfg.token_bits, d_model=d_model, n_layer=n_layer, n_head=n_head,
+                       window=window, period=period))
+    recipe = PriorRecipe(minutes=minutes, batch=batch, crop=crop, crops=crops, lr=lr, set_weights=set_weights,
+                         seed=seed, init=str(init or ""))
+    with _progress("training prior") as bar:
+        task = bar.add_task("", total=1.0, info="")
+        try:
+            files = train_prior(data, tok, out, cfg, recipe, device, on_log=lambda r, p: (
+                bar.update(task, completed=p, info=f"step {r['step']} {r['bits_per_token']:.2f} bits/token"),
+                None if bar.console.is_terminal else print(json.dumps(r), flush=True)))
+        except VqzipError as e:
+            _fail(str(e))
+    typer.echo(" ".join(map(str, files)))
+
+
+def _fail(msg: str, code: int = 1):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _emit(obj, as_json: bool, text: str):
+    typer.echo(json.dumps(obj, indent=2, default=str) if as_json else text)
+
+
+def _report(summary, as_json: bool, verb: str):
+    d = summary.as_dict()
+    if as_json:
+        typer.echo(json.dumps(d, indent=2, default=str))
+    else:
+        c = d["counts"]
+        typer.echo(f"{verb} {c['done']}, skipped {c['skipped']} up to date, failed {c['failed']}")
+        for f in d["failed"]:
+            typer.echo(f"  failed: {f['input']}: {f['error']}", err=True)
+    if d["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def encode(
+    inputs: list[Path] = typer.Argument(..., help="Images, or folders of them."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file, or folder for several inputs. Default: beside the input, .vqz."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Operating point (see `vqzip models`)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (full resolution unless -q is given)."),
+    bpp: Optional[float] = typer.Option(None, help="Size budget in bits per pixel: the best point whose file fits."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+):
+    """Compress images to .vqz files.
+
+    [bold]Examples[/bold]
+      vqzip encode photo.png                 [dim]# -> photo.vqz[/dim]
+      vqzip encode photo.png -o small.vqz -q 2
+      vqzip encode photo.png --bpp 0.05
+      vqzip encode shots/ -o packed/ -r --json
+    """
+    from . import batch, codec
+    try:
+        jobs = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS, recursive)
+        if len(jobs) == 1 and not inputs[0].is_dir():
+            r = codec.encode_file(*jobs[0], force=force, model=model, quality=quality, device=device, bpp=bpp)
+            _emit(r, as_json, f"{r['output']}: {r['file_bytes']} bytes, {r['bpp']:.4f} bpp")
+            return
+        s = batch.run(jobs, lambda a, b: codec.encode_file(a, b, force=force, model=model, quality=quality,
+                                                            device=device, bpp=bpp), not force, "encoding")
+    except VqzipError as e:
+        _fail(str(e))
+    _report(s, as_json, "encoded")
+
+
+@app.command()
+def decode(
+    inputs: list[Path] = typer.Argument(..., help=".vqz files, or folders of them."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image (format from its extension: png, jpg, webp, bmp, tif) or folder. Default: beside the input, .png."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    recursive: bool = typer.Option(False, "--recursive", "-r"),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+):
+    """Decompress .vqz files.
+
+    [bold]Examples[/bold]
+      vqzip decode photo.vqz                 [dim]# -> photo.png[/dim]
+      vqzip decode photo.vqz -o photo.webp
+      vqzip decode packed/ -o restored/ -r
+    """
+    from . import batch, codec
+    try:
+        jobs = batch.plan(inputs, output, ".png", {".vqz"}, recursive)
+        if len(jobs) == 1 and not inputs[0].is_dir():
+            r = codec.decode_file(*jobs[0], force=force, device=device)
+            _emit(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {r['mode']}")
+            return
+        s = batch.run(jobs, lambda a, b: codec.decode_file(a, b, force=force, device=device), not force, "decoding")
+    except VqzipError as e:
+        _fail(str(e))
+    _report(s, as_json, "decoded")
+
+
+@app.command()
+def info(file: Path = typer.Argument(..., help="A .vqz file."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Show what a .vqz file holds: model, sizes, and bits saved by the prior.
+
+    [bold]Example[/bold]: vqzip info photo.vqz --json
+    """
+    from . import codec
+    try:
+        if not file.is_file():
+            raise InputError(f"no such file: {file}")
+        d = codec.info(file.read_bytes())
+    except VqzipError as e:
+        _fail(str(e))
+    lines = [f"{k}: {v}" for k, v in d.items()]
+    _emit(d, as_json, "\n".join(lines))
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """List installed models and the quality ladder with measured Kodak numbers.
+
+    [bold]Example[/bold]: vqzip models --json
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from . import zoo
+    try:
+        points = zoo.list_points()
+        rows = []
+        for p in points:
+            m = zoo.get_model(p.model)
+            rows.append(p.as_dict() | m.card.get("points", {}).get(str(p.scale), {}))
+        default = zoo.default_quality() if points else None
+    except VqzipError as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps({"default_quality": default, "points": rows}, indent=2))
+        return
+    t = Table(title="vqzip operating points (Kodak means)")
+    cols = ["quality", "model", "scale", "bpp", "psnr", "ms_ssim", "ssimulacra2"]
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c, "-"))) +
+                    (" (default)" if c == "quality" and r["quality"] == default else "") for c in cols])
+    Console().print(t)
+
+
+@app.command()
+def bench(
+    paths: list[Path] = typer.Argument(..., help="Images or folders of images."),
+    codecs: str = typer.Option("vqzip,jpeg,webp,avif,av1,jxl", help="Comma-separated codecs."),
+    metrics: str = typer.Option("psnr,ms-ssim,ssimulacra2", help="Comma-separated metrics."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for points.csv, summary.json and rd.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+):
+    """Rate-distortion comparison against classic codecs: bpp, PSNR, MS-SSIM, SSIMULACRA2, BD-rate.
+
+    [bold]Examples[/bold]
+      vqzip bench ../shared/data/kodak --codecs vqzip,jpeg,avif --out results/
+      vqzip bench photo.png --codecs jpeg,webp --metrics psnr --json
+    """
+    from rich.console import Console
+    from .bench.runner import format_bd_table, format_table, run_bench
+    try:
+        summary = run_bench(paths, [c for c in codecs.split(",") if c], [m for m in metrics.split(",") if m],
+                            out, command="vqzip bench " + " ".join(sys.argv[2:]))
+    except (VqzipError, ValueError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in summary.items() if k != "points"}, indent=2, default=str))
+        return
+    console = Console()
+    console.print(format_table(summary))
+    console.print(format_bd_table(summary))
+
+
+def main():
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The codec: image -> tokenizer -> tokens -> exact prior + range coder -> .vqz, and back."""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import container, media
+from .entropy import decode_tokens, encode_tokens
+from .errors import FormatError, InputError, ModelError
+from .zoo import Model, Point, get_model, list_points, resolve
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but CUDA is not available")
+    return torch.device(device)
+
+
+def scaled_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_tensor(img: Image.Image, stride: int) -> torch.Tensor:
+    """RGB image -> (1, 3, H', W') in [-1, 1], padded by edge replication to multiples of stride."""
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    ph, pw = -x.shape[2] % stride, -x.shape[3] % stride
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+def _to_image(x: torch.Tensor, width: int, height: int) -> Image.Image:
+    arr = ((x[0, :, :height, :width].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
+    return Image.fromarray(arr.permute(1, 2, 0).numpy())
+
+
+def _open(image) -> tuple[Image.Image, dict]:
+    if isinstance(image, Image.Image):
+        return media.prepare_image(image)
+    return media.load_image(image)
+
+
+def encode_image(image, model: str | None = None, quality: int | None = None, device: str = "auto",
+                 bpp: float | None = None) -> bytes:
+    """Compress an image (a path or a PIL image) to .vqz bytes.
+
+    `quality` picks an operating point of the zoo (see `vqzip models`); `model` alone encodes with
+    that model at full resolution; `bpp` picks the highest quality whose file fits the budget.
+    """
+    rgb, info = _open(image)
+    if bpp is not None:
+        return _fit_budget(rgb, info, bpp, device)
+    return _encode(rgb, info, resolve(model, quality), pick_device(device))
+
+
+def _fit_budget(rgb, info, bpp: float, device: str) -> bytes:
+    pixels = rgb.width * rgb.height
+    smallest = None
+    for p in sorted(list_points(), key=lambda p: -p.quality):
+        data = _encode(rgb, info, p, pick_device(device))
+        if len(data) * 8 / pixels <= bpp:
+            return data
+        smallest = len(data) * 8 / pixels
+    raise InputError(f"no operating point fits {bpp} bpp (the smallest file is {smallest:.4f} bpp)")
+
+
+def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device) -> bytes:
+    m = get_model(point.model)
+    tok = m.tokenizer.to(dev)
+    w, h = scaled_size(rgb.width, rgb.height, point.scale)
+    img = rgb if (w, h) == rgb.size else rgb.resize((w, h), Image.LANCZOS)
+    tokens = tok.encode(_to_tensor(img, tok.stride).to(dev))[0].cpu().numpy()
+    payload = encode_tokens(m.prior, tokens)
+    header = container.Header(
+        kind="image", model_id=point.model, weights_hash=m.weights_hash, width=rgb.width, height=rgb.height,
+        mode=info["mode"][:container.MAX_MODE_BYTES], bit_depth=info["bit_depth"],
+        grid_h=tokens.shape[0], grid_w=tokens.shape[1], scale_num=point.scale.numerator,
+        scale_den=point.scale.denominator, extra={"alpha": True} if info["alpha"] else {})
+    return container.pack(header, payload)
+
+
+def _model_for(header: container.Header) -> Model:
+    m = get_model(header.model_id)
+    if m.weights_hash != header.weights_hash:
+        raise ModelError(f"this file was made by a different version of model {header.model_id!r} "
+                         f"(weights {header.weights_hash.hex()}, installed {m.weights_hash.hex()})")
+    return m
+
+
+def check_header(header: container.Header, stride: int) -> tuple[int, int]:
+    """The coded size, after checking that the header is one this codec could have written:
+    a forged header must not make the decoder allocate or loop beyond what the image needs."""
+    if header.width * header.height > media.MAX_PIXELS:
+        raise FormatError(f"file declares a {header.width}x{header.height} image, over the "
+                          f"{media.MAX_PIXELS}-pixel limit")
+    w, h = scaled_size(header.width, header.height, Fraction(header.scale_num, header.scale_den))
+    if (header.grid_h, header.grid_w) != (math.ceil(h / stride), math.ceil(w / stride)):
+        raise FormatError("file is corrupted (token grid does not match the image size)")
+    return w, h
+
+
+def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
+    """Header and token grid of a .vqz image (the lossless part of decoding)."""
+    header, payload = container.unpack(data)
+    if header.kind != "image":
+        raise FormatError(f"this is a {header.kind} file, not an image")
+    m = _model_for(header)
+    check_header(header, m.tokenizer.stride)
+    return header, decode_tokens(m.prior, header.grid_h, header.grid_w, payload)
+
+
+def decode(data: bytes, device: str = "auto") -> Image.Image:
+    """.vqz bytes -> PIL image with the original's size and mode family."""
+    header, tokens = decode_tokens_of(data)
+    m = get_model(header.model_id)
+    tok = m.tokenizer.to(pick_device(device))
+    w, h = check_header(header, tok.stride)
+    x = tok.decode(torch.from_numpy(tokens)[None].to(next(tok.parameters()).device))
+    img = _to_image(x, w, h)
+    if (w, h) != (header.width, header.height):
+        img = img.resize((header.width, header.height), Image.LANCZOS)
+    return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
+
+
+def info(data: bytes) -> dict:
+    """What `vqzip info` shows: the header, sizes and how much the prior saved."""
+    header, payload = container.unpack(data)
+    out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
+    out["bpp"] = len(data) * 8 / (header.width * header.height)
+    try:
+        bits = get_model(header.model_id).tokenizer.cfg.token_bits
+    except ModelError:
+        return out
+    raw = header.grid_h * header.grid_w * bits
+    out |= {"token_bits": bits, "raw_index_bits": raw, "payload_bits": len(payload) * 8,
+            "payload_over_raw": len(payload) * 8 / raw}
+    return out
+
+
+def encode_file(src: Path, dst: Path, force: bool = False, **kw) -> dict:
+    data = encode_image(src, **kw)
+    media.atomic_write_bytes(dst, data, force)
+    return info(data) | {"input": str(src), "output": str(dst)}
+
+
+def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto") -> dict:
+    try:
+        data = Path(src).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such file: {src}") from None
+    except IsADirectoryError:
+        raise InputError(f"{src}: is a directory") from None
+    img = decode(data, device)
+    media.save_image(img, dst, force)
+    return {"input": str(src), "output": str(dst), "width": img.width, "height": img.height, "mode": img.mode}

@@ -1,0 +1,237 @@
+"""The token prior in integer arithmetic, so that its probabilities are the same bits everywhere.
+
+Why this is exact: every value is an int64 in fixed point. Matrix products run in float64 on
+integer operands whose partial sums stay below 2^53, so every addition is exact and the result does
+not depend on summation order, BLAS, thread count, batch shape or device. Rescaling is an integer
+shift; LayerNorm uses integer mean/variance and floor(sqrt()) of a float64 integer (IEEE sqrt is
+correctly rounded on every platform); softmax and the output distribution use exp lookup tables
+computed with Python's `decimal` module (pure software, the same on every machine). ReLU is the
+only non-linearity. Clamps keep every intermediate inside the bounds that make the above hold.
+
+The engine runs the prior's coding schedule group by group with a key/value cache, and the same
+`run` drives both encoding and decoding (the caller supplies or receives the tokens).
+"""
+from __future__ import annotations
+
+import math
+from decimal import Decimal, getcontext
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .prior import PriorConfig, TokenPrior, group_map, window_offsets
+
+A = 10                 # fractional bits of activations
+CLAMP = 2 ** 22 - 1    # |activation| <= 4096.0: keeps q.k sums of 64 terms under 2^53
+W_BITS = 12            # |quantized weight| < 2^(W_BITS - 1)
+LOGIT = 5              # logits and attention scores in units of 1/32 nat
+
+
+@lru_cache(maxsize=None)
+def exp_table(scale_bits: int, nats: int, floor_one: bool) -> torch.Tensor:
+    """round(2^scale_bits * exp(-i/32)) for i in [0, 32*nats), computed with decimal arithmetic."""
+    getcontext().prec = 40
+    vals = [int((Decimal(-i) / (1 << LOGIT)).exp().scaleb(0) * (1 << scale_bits) + Decimal("0.5"))
+            for i in range(nats << LOGIT)]
+    if floor_one:
+        vals = [max(1, v) for v in vals]
+    return torch.tensor(vals, dtype=torch.int64)
+
+
+ATTN_EXP = exp_table(16, 12, False)   # attention weights; far keys weigh exactly 0
+PROB_EXP = exp_table(24, 24, True)    # output distributions; every symbol keeps a nonzero count
+
+
+def _shift(a: torch.Tensor, k: int) -> torch.Tensor:
+    """Round-half-up a / 2^k on integers."""
+    return (a + (1 << (k - 1))) >> k if k > 0 else a << -k
+
+
+def _clamp(a):
+    return a.clamp_(-CLAMP, CLAMP)
+
+
+def _fdiv(a, b):
+    return torch.div(a, b, rounding_mode="floor")
+
+
+def layer_norm(x: torch.Tensor) -> torch.Tensor:
+    """Normalizes int activations (frac A) to zero mean, unit variance (frac A); gain and bias are
+    folded into the next linear layer."""
+    d = x.shape[-1]
+    c = x - _fdiv(x.sum(-1, keepdim=True), d)
+    var = _fdiv((c * c).sum(-1, keepdim=True), d)
+    sd = torch.sqrt(var.double()).floor().long() + 1
+    return _fdiv(c << A, sd)
+
+
+class Linear:
+    """y = x W^T + b with W quantized to a per-tensor power-of-two scale."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, out_frac: int = A,
+                 ln: torch.nn.LayerNorm | None = None):
+        w = weight.detach().double()
+        if ln is not None:  # fold LayerNorm gain (elementwise, exact in float64) and bias (integer product below)
+            w_plain = w
+            w = w * ln.weight.detach().double()
+        m = float(w.abs().max())
+        e = math.frexp(m)[1] if m > 0 else 0
+        self.s = W_BITS - 1 - e
+        self.w = torch.round(w * 2.0 ** self.s).T.contiguous()              # (in, out), float64 integers
+        b = torch.zeros(w.shape[0], dtype=torch.float64) if bias is None else bias.detach().double()
+        self.b = torch.round(b * 2.0 ** (A + self.s)).long()
+        if ln is not None:
+            wq = torch.round(w_plain * 2.0 ** self.s).long()
+            bq = torch.round(ln.bias.detach().double() * 2.0 ** A).long()
+            self.b = self.b + (wq * bq).sum(1)  # int64: exact in any order
+        self.shift = A + self.s - out_frac
+
+    def to(self, device):
+        self.w, self.b = self.w.to(device), self.b.to(device)
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        acc = (x.double() @ self.w).long() + self.b
+        return _clamp(_shift(acc, self.shift))
+
+
+def _emb(e: torch.nn.Embedding) -> torch.Tensor:
+    return torch.round(e.weight.detach().double() * 2.0 ** A).long().clamp(-CLAMP, CLAMP)
+
+
+class ExactBlock:
+    def __init__(self, blk, n_head: int):
+        dh = blk.q.weight.shape[0] // n_head
+        self.n_head = n_head
+        self.q = Linear(blk.q.weight / math.sqrt(dh), blk.q.bias / math.sqrt(dh), ln=blk.ln1)
+        self.k = Linear(blk.k.weight, blk.k.bias, ln=blk.ln1)
+        self.v = Linear(blk.v.weight, blk.v.bias, ln=blk.ln1)
+        self.o = Linear(blk.o.weight, blk.o.bias)
+        self.fc1 = Linear(blk.fc1.weight, blk.fc1.bias, ln=blk.ln2)
+        self.fc2 = Linear(blk.fc2.weight, blk.fc2.bias)
+        self.bias = torch.round(blk.rel_bias.detach().double() * (1 << LOGIT)).long()  # (H, W)
+
+
+class ExactPrior:
+    """Integer twin of a trained TokenPrior. `run` codes one token grid group by group."""
+
+    def __init__(self, model: TokenPrior, device: str | torch.device = "cpu"):
+        cfg = model.cfg
+        self.device = dev = torch.device(device)
+        self.cfg = cfg
+        self.emb_hi, self.emb_lo, self.query = _emb(model.emb_hi), _emb(model.emb_lo), _emb(model.query)
+        self.blocks = [ExactBlock(b, cfg.n_head) for b in model.blocks]
+        self.head_hi = Linear(model.head_hi.weight, model.head_hi.bias, out_frac=LOGIT, ln=model.ln_f)
+        self.lo_in = Linear(model.lo_in.weight, model.lo_in.bias, ln=model.ln_f)
+        self.lo_cond = _emb(model.lo_cond)
+        self.head_lo = Linear(model.head_lo.weight, model.head_lo.bias, out_frac=LOGIT)
+        self.offsets = window_offsets(cfg.window)
+        self.attn_exp, self.prob_exp = ATTN_EXP.to(dev), PROB_EXP.to(dev)
+        self.emb_hi, self.emb_lo, self.query, self.lo_cond = (
+            t.to(dev) for t in (self.emb_hi, self.emb_lo, self.query, self.lo_cond))
+        for lin in (self.head_hi, self.lo_in, self.head_lo):
+            lin.to(dev)
+        for b in self.blocks:
+            for lin in (b.q, b.k, b.v, b.o, b.fc1, b.fc2):
+                lin.to(dev)
+            b.bias = b.bias.to(dev)
+
+    # -- pieces -------------------------------------------------------------------------------
+    def _attend(self, blk: ExactBlock, x, nb, valid, kbuf, vbuf, self_kv=None):
+        """x (n, d) at frac A attends to the cached neighbours nb (n, W) that are valid, and
+        optionally to its own (k, v). Scores are taken against every cached key with one dense
+        product (exact, and far faster than gathering windows) and then picked by window slot."""
+        n, d = x.shape
+        H = blk.n_head
+        q = blk.q(layer_norm(x)).view(n, H, -1).transpose(0, 1).double()           # (H, n, dh)
+        kb = kbuf.view(kbuf.shape[0], H, -1).permute(1, 2, 0)                      # (H, dh, N+1)
+        idx = nb[None].expand(H, n, nb.shape[1])
+        s = _shift((q @ kb).long().gather(2, idx), 2 * A - LOGIT) + blk.bias[:, None, :]  # (H, n, W)
+        mask = valid[None].expand(H, n, -1)
+        if self_kv is not None:
+            ks, vs = (t.view(n, H, -1).transpose(0, 1) for t in self_kv)             # (H, n, dh)
+            centre = (self.offsets.shape[0] - 1) // 2
+            s_self = _shift((q * ks.double()).sum(-1).long(), 2 * A - LOGIT) + blk.bias[:, centre, None]
+            s = torch.cat([s, s_self[..., None]], -1)
+            mask = torch.cat([mask, torch.ones(H, n, 1, dtype=torch.bool, device=x.device)], -1)
+        top = s.masked_fill(~mask, -(1 << 40)).amax(-1, keepdim=True)
+        p = self.attn_exp[(top - s).clamp(0, self.attn_exp.numel() - 1)] * mask
+        w = nb.shape[1]
+        dense = torch.zeros(H, n, kbuf.shape[0], dtype=torch.float64, device=x.device)
+        dense.scatter_(2, idx, p[..., :w].double())  # slots outside the grid all point at the zero row N
+        vb = vbuf.view(vbuf.shape[0], H, -1).transpose(0, 1)                        # (H, N+1, dh)
+        num = dense @ vb
+        if self_kv is not None:
+            num = num + p[..., w:].double() * vs.double()
+        out = _fdiv(num.long(), p.sum(-1, keepdim=True)).transpose(0, 1).reshape(n, d)
+        return _clamp(x + blk.o(out))
+
+    @staticmethod
+    def _mlp(blk: ExactBlock, x):
+        return _clamp(x + blk.fc2(blk.fc1(layer_norm(x)).clamp_(min=0)))
+
+    def _probs(self, logits: torch.Tensor) -> np.ndarray:
+        top = logits.amax(-1, keepdim=True)
+        return self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)].cpu().numpy()
+
+    # -- the schedule -------------------------------------------------------------------------
+    def run(self, h: int, w: int, code):
+        """Walks the coding schedule of an h x w grid. For each group and each half of the token it
+        calls code(part, positions, freqs) -> symbols: `part` is "hi" or "lo", `positions` the flat
+        grid indices (int64 numpy), `freqs` an (n, K) int64 numpy array of unnormalized
+        probabilities. Returns the (h, w) int64 token grid."""
+        cfg = self.cfg
+        N = h * w
+        dev = self.device
+        groups = group_map(h, w, cfg.period).reshape(-1).to(dev)
+        nb_all = _neighbours(h, w, cfg.window).to(dev)
+        nb_safe = nb_all.clamp(min=0)
+        d = cfg.d_model
+        # slot N of each buffer stays zero: it is where missing neighbours point
+        # float64 holding integers, ready for the dense products
+        kb = [torch.zeros(N + 1, d, dtype=torch.float64, device=dev) for _ in self.blocks]
+        vb = [torch.zeros(N + 1, d, dtype=torch.float64, device=dev) for _ in self.blocks]
+        known = torch.zeros(N + 1, dtype=torch.bool, device=dev)
+        tokens = torch.zeros(N, dtype=torch.int64, device=dev)
+        for g in range(cfg.groups):
+            pos = (groups == g).nonzero().squeeze(1)
+            if len(pos) == 0:
+                continue
+            nb = torch.where(nb_all[pos] >= 0, nb_safe[pos], N)
+            valid = known[nb]
+            # query stream: predict this group from earlier groups
+            x = self.query[g].expand(len(pos), d).clone()
+            for i, blk in enumerate(self.blocks):
+                hq = layer_norm(x)
+                x = self._attend(blk, x, nb, valid, kb[i], vb[i], self_kv=(blk.k(hq), blk.v(hq)))
+                x = self._mlp(blk, x)
+            n = layer_norm(x)
+            pos_np = pos.cpu().numpy()
+            hi = torch.as_tensor(code("hi", pos_np, self._probs(self.head_hi(n))), dtype=torch.int64, device=dev)
+            u = (self.lo_in(n) + self.lo_cond[hi]).clamp_(min=0)
+            lo = torch.as_tensor(code("lo", pos_np, self._probs(self.head_lo(u))), dtype=torch.int64, device=dev)
+            tokens[pos] = (hi << cfg.lo_bits) | lo
+            if g == cfg.groups - 1:
+                break
+            # content stream: embed the group's tokens and cache their keys/values
+            known[pos] = True
+            valid = known[nb]
+            x = self.emb_hi[hi] + self.emb_lo[lo]
+            for i, blk in enumerate(self.blocks):
+                hc = layer_norm(x)
+                kb[i][pos], vb[i][pos] = blk.k(hc).double(), blk.v(hc).double()
+                x = self._attend(blk, x, nb, valid, kb[i], vb[i])
+                x = self._mlp(blk, x)
+        return tokens.view(h, w).cpu()
+
+
+@lru_cache(maxsize=8)
+def _neighbours(h: int, w: int, r: int) -> torch.Tensor:
+    """(N, (2r+1)^2) flat index of each window slot's position, -1 outside the grid."""
+    off = window_offsets(r)
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ny = yy.reshape(-1, 1) + off[None, :, 0]
+    nx = xx.reshape(-1, 1) + off[None, :, 1]
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+    return torch.where(inside, ny * w + nx, -1)

@@ -1,0 +1,86 @@
+"""Random crops from a folder of image sets, sampled with per-set weights.
+
+Each immediate subfolder of the data folder is a set (loose images form a set of their own).
+Sets differ a lot in size, so by default a set's weight is the square root of its size: big sets
+still count more, but small clean sets (wallpapers) are not drowned by the ImageNet sample.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..errors import InputError
+
+EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def find_sets(root: Path) -> dict[str, list[Path]]:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"no such folder: {root}")
+    sets: dict[str, list[Path]] = {}
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() in EXTS and p.is_file():
+            rel = p.relative_to(root).parts
+            sets.setdefault(rel[0] if len(rel) > 1 else ".", []).append(p)
+    if not sets:
+        raise InputError(f"no images in {root}")
+    return sets
+
+
+def parse_weights(spec: str) -> dict[str, float]:
+    """'bsds500=1,imagenet_sample=0.5' -> {'bsds500': 1.0, 'imagenet_sample': 0.5}"""
+    out = {}
+    for part in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, w = part.partition("=")
+        out[name] = float(w)
+    return out
+
+
+class CropSampler:
+    """Holds every image in memory (uint8) and draws batches of random, randomly flipped crops."""
+
+    def __init__(self, root: Path, crop: int, weights: dict[str, float] | None = None,
+                 max_side: int = 1024, seed: int = 0, limit: int | None = None):
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        sets = find_sets(root)
+        weights = weights or {}
+        self.images: list[np.ndarray] = []
+        self.set_of: list[int] = []
+        self.names = list(sets)
+        set_w = []
+        for si, (name, files) in enumerate(sets.items()):
+            for f in files[:limit]:
+                self.images.append(_load(f, crop, max_side))
+                self.set_of.append(si)
+            set_w.append(weights.get(name, math.sqrt(len(files[:limit]))))
+        counts = np.bincount(self.set_of, minlength=len(sets))
+        per_image = np.array([set_w[s] / counts[s] for s in self.set_of])
+        self.p = per_image / per_image.sum()
+        self.set_weights = {n: float(w / sum(set_w)) for n, w in zip(self.names, set_w)}
+
+    def batch(self, n: int) -> torch.Tensor:
+        """(n, 3, crop, crop) float in [-1, 1]."""
+        c = self.crop
+        out = np.empty((n, c, c, 3), np.uint8)
+        for i, k in enumerate(self.rng.choice(len(self.images), n, p=self.p)):
+            im = self.images[k]
+            y = self.rng.integers(0, im.shape[0] - c + 1)
+            x = self.rng.integers(0, im.shape[1] - c + 1)
+            crop = im[y:y + c, x:x + c]
+            out[i] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+def _load(path: Path, crop: int, max_side: int) -> np.ndarray:
+    im = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+    k = min(1.0, max_side / max(im.size))
+    k = max(k, crop / min(im.size))  # small photos are upscaled just enough to hold one crop
+    if k != 1.0:
+        im = im.resize((max(crop, round(im.width * k)), max(crop, round(im.height * k))), Image.LANCZOS)
+    return np.asarray(im)

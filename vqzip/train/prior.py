@@ -1,0 +1,96 @@
+"""`vqzip train prior`: fit the token prior to the tokens a trained tokenizer gives on a folder of images."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError
+from ..prior import PriorConfig, TokenPrior, load_prior
+from ..tokenizer import Tokenizer
+from ..weights import export_weights
+from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
+from .data import CropSampler, parse_weights
+from .loop import EMA, Budget, autocast, pick_device, set_lr
+
+
+@dataclass
+class PriorRecipe:
+    minutes: float = 10.0
+    batch: int = 16
+    crop: int = 320           # pixels; the token grid is crop / stride on a side
+    crops: int = 2000         # how many crops are tokenized up front
+    lr: float = 1e-3
+    ema: float = 0.999
+    set_weights: str = ""
+    seed: int = 0
+    save_every_s: float = 120.0
+    init: str = ""            # start from these shipped prior weights (their config wins)
+
+
+def tokenize_crops(tok: Tokenizer, sampler: CropSampler, n: int, dev: torch.device, chunk: int = 32):
+    out = []
+    with autocast(dev):
+        for i in range(0, n, chunk):
+            x = sampler.batch(min(chunk, n - i)).to(dev)
+            out.append(tok.encode(x).int())
+    return torch.cat(out)
+
+
+def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfig, recipe: PriorRecipe,
+                device: str = "auto", on_log=None) -> list[Path]:
+    """Trains (or resumes) and writes run_dir/prior.safetensors (float weights; exact.py integerizes them)."""
+    if cfg.token_bits != tokenizer.cfg.token_bits:
+        raise InputError(f"prior codes {cfg.token_bits}-bit tokens but the tokenizer makes {tokenizer.cfg.token_bits}-bit ones")
+    dev = pick_device(device)
+    torch.manual_seed(recipe.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "prior_ckpt.safetensors"
+    sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), seed=recipe.seed)
+    tokens = tokenize_crops(tokenizer.to(dev).eval(), sampler, recipe.crops, dev)
+    model = TokenPrior(cfg)
+    if recipe.init:
+        model.load_state_dict(load_prior(recipe.init).state_dict())
+    model = model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    ema = EMA(model, recipe.ema)
+    meta = {"step": 0, "elapsed": 0.0}
+    if ckpt.exists():
+        check_resumable(ckpt, cfg.to_dict(), "prior")
+        meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
+    budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
+    gen = torch.Generator().manual_seed(recipe.seed + budget.step)
+    log = open(run_dir / "prior_log.jsonl", "a")
+
+    def save():
+        save_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt},
+                        {"step": budget.step, "elapsed": budget.elapsed, "config": cfg.to_dict(), "recipe": asdict(recipe)})
+
+    model.train()
+    while not budget.done():
+        set_lr(opt, budget.next_lr())
+        pick = torch.randint(0, len(tokens), (recipe.batch,), generator=gen).to(dev)
+        t = tokens[pick].long()
+        if torch.rand(()) < 0.5:  # transposed grids are as plausible as upright ones for a local prior
+            t = t.transpose(1, 2)
+        with autocast(dev):
+            bits = model.loss(t)
+        opt.zero_grad(set_to_none=True)
+        bits.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model, budget.step)
+        if budget.step % 50 == 0 or budget.done():
+            rec = {"step": budget.step, "t": round(budget.elapsed, 1), "bits_per_token": float(bits.detach()),
+                   "raw_bits": cfg.token_bits}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if on_log:
+                on_log(rec, budget.progress)
+        if budget.save_due(recipe.save_every_s):
+            save()
+    save()
+    return export_weights(run_dir / "prior.safetensors", ema.model, {"config": cfg.to_dict(), "recipe": asdict(recipe), "steps": budget.step,
+                                    "train_seconds": round(budget.elapsed)})
