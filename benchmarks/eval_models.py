@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,27 @@ def main():
         old["measured_on"] = f"Kodak ({len(files)} images)"
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"wrote {path}")
+        write_card_table(path.parent / "card.md", old, " ".join(sys.argv))
+
+
+def write_card_table(card: Path, m: dict, command: str):
+    """Replace the measured-results block of a model card with the numbers just measured."""
+    rows = ["| scale | quality | bpp | PSNR (dB) | MS-SSIM | SSIMULACRA2 | payload / raw index bits | s per image |",
+            "|---|---|---|---|---|---|---|---|"]
+    for scale, r in sorted(m["points"].items(), key=lambda kv: float(Fraction(kv[0]))):
+        rows.append(f"| {scale} | {r['quality']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | "
+                    f"{r.get('ssimulacra2', float('nan')):.2f} | {r['payload_over_raw']:.3f} | {r['seconds_per_image']:.2f} |")
+    cb = m.get("codebook")
+    if cb:
+        rows += ["", f"Codebook use at scale 1 ({cb['tokens']} Kodak tokens of {cb['token_bits']} bits): "
+                 f"{cb['codes_used']} distinct codes ({100 * cb['share_of_codes_used']:.2f} % of 2^{cb['token_bits']}); "
+                 f"empirical token entropy {cb['empirical_entropy_bits']:.2f} bits (at most {cb['entropy_bound_bits']:.2f} "
+                 f"can be seen in this many tokens); high/low halves {cb['hi_entropy_bits']:.2f} / {cb['lo_entropy_bits']:.2f} bits."]
+    block = "\n".join(["<!-- measured -->", f"Measured on {m['measured_on']} with `{command}` "
+                        "(2-core CPU; times include the whole encode and decode).", "", *rows, "<!-- /measured -->"])
+    text = card.read_text() if card.exists() else "<!-- measured -->\n<!-- /measured -->\n"
+    a, b = text.index("<!-- measured -->"), text.index("<!-- /measured -->") + len("<!-- /measured -->")
+    card.write_text(text[:a] + block + text[b:])
 
 
 if __name__ == "__main__":

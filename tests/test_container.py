@@ -146,7 +146,7 @@ def test_crc_mismatch():
     (dict(height=2**32 - 1), "outside 1..65536"),
     (dict(grid_h=2**16, grid_w=2**16), "token grid"),
     (dict(grid_h=31), "token grid"),
-    (dict(scale_num=3, scale_den=2), "scale 3/2"),
+    (dict(scale_num=5, scale_den=2), "scale 5/2"),
     (dict(scale_den=0), "scale 1/0"),
     (dict(kind=7), "unknown kind 7"),
     (dict(bit_depth=12), "bit depth 12"),

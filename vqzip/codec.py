@@ -11,19 +11,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import container, media
+from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError, ModelError
 from .zoo import Model, Point, get_model, list_points, resolve
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for, but CUDA is not available")
-    return torch.device(device)
 
 
 def scaled_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .prior import PriorConfig, TokenPrior, group_map, window_offsets
+from .prior import TokenPrior, group_map, window_offsets
 
 A = 10                 # fractional bits of activations
 CLAMP = 2 ** 22 - 1    # |activation| <= 4096.0: keeps q.k sums of 64 terms under 2^53
@@ -175,55 +175,95 @@ class ExactPrior:
         top = logits.amax(-1, keepdim=True)
         return self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)].cpu().numpy()
 
+    # -- the two streams ----------------------------------------------------------------------
+    def _attend_chunked(self, blk, x, nb, valid, kbuf, vbuf, self_kv=None, chunk: int = 512):
+        """_attend over query chunks, so a whole-tile batched pass stays within bounded memory.
+        Rows are independent, so chunking does not change a single bit."""
+        if len(x) <= chunk:
+            return self._attend(blk, x, nb, valid, kbuf, vbuf, self_kv)
+        parts = []
+        for i in range(0, len(x), chunk):
+            sl = slice(i, i + chunk)
+            kv = None if self_kv is None else (self_kv[0][sl], self_kv[1][sl])
+            parts.append(self._attend(blk, x[sl], nb[sl], valid[sl], kbuf, vbuf, kv))
+        return torch.cat(parts)
+
+    def _query_stream(self, x, nb, valid, kb, vb):
+        for i, blk in enumerate(self.blocks):
+            h = layer_norm(x)
+            x = self._attend_chunked(blk, x, nb, valid, kb[i], vb[i], self_kv=(blk.k(h), blk.v(h)))
+            x = self._mlp(blk, x)
+        return layer_norm(x)
+
+    def _content_stream(self, x, pos, nb, valid, kb, vb):
+        """Writes the keys/values of the tokens at `pos` into the caches, layer by layer."""
+        for i, blk in enumerate(self.blocks):
+            h = layer_norm(x)
+            kb[i][pos], vb[i][pos] = blk.k(h).double(), blk.v(h).double()
+            x = self._attend_chunked(blk, x, nb, valid, kb[i], vb[i])
+            x = self._mlp(blk, x)
+
+    def _code_group(self, n, pos, code):
+        """Both halves of a group's tokens from its query-stream output n."""
+        dev = self.device
+        pos_np = pos.cpu().numpy()
+        hi = torch.as_tensor(code("hi", pos_np, self._probs(self.head_hi(n))), dtype=torch.int64, device=dev)
+        u = (self.lo_in(n) + self.lo_cond[hi]).clamp_(min=0)
+        lo = torch.as_tensor(code("lo", pos_np, self._probs(self.head_lo(u))), dtype=torch.int64, device=dev)
+        return hi, lo
+
+    def _layout(self, h, w):
+        N = h * w
+        groups = group_map(h, w, self.cfg.period).reshape(-1).to(self.device)
+        nb = _neighbours(h, w, self.cfg.window).to(self.device)
+        inside = nb >= 0
+        nb = torch.where(inside, nb, N)  # slot N of every cache stays zero: missing neighbours point there
+        caches = [[torch.zeros(N + 1, self.cfg.d_model, dtype=torch.float64, device=self.device)
+                   for _ in self.blocks] for _ in range(2)]  # float64 holding integers
+        return groups, nb, inside, caches
+
     # -- the schedule -------------------------------------------------------------------------
     def run(self, h: int, w: int, code):
-        """Walks the coding schedule of an h x w grid. For each group and each half of the token it
-        calls code(part, positions, freqs) -> symbols: `part` is "hi" or "lo", `positions` the flat
-        grid indices (int64 numpy), `freqs` an (n, K) int64 numpy array of unnormalized
-        probabilities. Returns the (h, w) int64 token grid."""
+        """Walks the coding schedule of an h x w grid, as a decoder must: group by group. For each
+        group and each half of the token it calls code(part, positions, freqs) -> symbols: `part`
+        is "hi" or "lo", `positions` the flat grid indices (int64 numpy), `freqs` an (n, K) int64
+        numpy array of unnormalized probabilities. Returns the (h, w) int64 token grid."""
         cfg = self.cfg
-        N = h * w
-        dev = self.device
-        groups = group_map(h, w, cfg.period).reshape(-1).to(dev)
-        nb_all = _neighbours(h, w, cfg.window).to(dev)
-        nb_safe = nb_all.clamp(min=0)
-        d = cfg.d_model
-        # slot N of each buffer stays zero: it is where missing neighbours point
-        # float64 holding integers, ready for the dense products
-        kb = [torch.zeros(N + 1, d, dtype=torch.float64, device=dev) for _ in self.blocks]
-        vb = [torch.zeros(N + 1, d, dtype=torch.float64, device=dev) for _ in self.blocks]
-        known = torch.zeros(N + 1, dtype=torch.bool, device=dev)
-        tokens = torch.zeros(N, dtype=torch.int64, device=dev)
+        groups, nb_all, _, (kb, vb) = self._layout(h, w)
+        known = torch.zeros(h * w + 1, dtype=torch.bool, device=self.device)
+        tokens = torch.zeros(h * w, dtype=torch.int64, device=self.device)
         for g in range(cfg.groups):
             pos = (groups == g).nonzero().squeeze(1)
             if len(pos) == 0:
                 continue
-            nb = torch.where(nb_all[pos] >= 0, nb_safe[pos], N)
-            valid = known[nb]
-            # query stream: predict this group from earlier groups
-            x = self.query[g].expand(len(pos), d).clone()
-            for i, blk in enumerate(self.blocks):
-                hq = layer_norm(x)
-                x = self._attend(blk, x, nb, valid, kb[i], vb[i], self_kv=(blk.k(hq), blk.v(hq)))
-                x = self._mlp(blk, x)
-            n = layer_norm(x)
-            pos_np = pos.cpu().numpy()
-            hi = torch.as_tensor(code("hi", pos_np, self._probs(self.head_hi(n))), dtype=torch.int64, device=dev)
-            u = (self.lo_in(n) + self.lo_cond[hi]).clamp_(min=0)
-            lo = torch.as_tensor(code("lo", pos_np, self._probs(self.head_lo(u))), dtype=torch.int64, device=dev)
+            nb = nb_all[pos]
+            n = self._query_stream(self.query[g].expand(len(pos), -1).clone(), nb, known[nb], kb, vb)
+            hi, lo = self._code_group(n, pos, code)
             tokens[pos] = (hi << cfg.lo_bits) | lo
-            if g == cfg.groups - 1:
-                break
-            # content stream: embed the group's tokens and cache their keys/values
-            known[pos] = True
-            valid = known[nb]
-            x = self.emb_hi[hi] + self.emb_lo[lo]
-            for i, blk in enumerate(self.blocks):
-                hc = layer_norm(x)
-                kb[i][pos], vb[i][pos] = blk.k(hc).double(), blk.v(hc).double()
-                x = self._attend(blk, x, nb, valid, kb[i], vb[i])
-                x = self._mlp(blk, x)
+            if g < cfg.groups - 1:
+                known[pos] = True
+                self._content_stream(self.emb_hi[hi] + self.emb_lo[lo], pos, nb, known[nb], kb, vb)
         return tokens.view(h, w).cpu()
+
+    def run_batched(self, tokens: np.ndarray, code):
+        """The same calls of `code`, with the same tables, as run() makes for these tokens, but
+        computed in one pass over all positions (an encoder knows every token up front). Equal to
+        run() bit for bit because every row is the same integer function of the same inputs."""
+        cfg = self.cfg
+        h, w = tokens.shape
+        t = torch.as_tensor(tokens, dtype=torch.int64, device=self.device).reshape(-1)
+        hi_all, lo_all = t >> cfg.lo_bits, t & ((1 << cfg.lo_bits) - 1)
+        groups, nb, inside, (kb, vb) = self._layout(h, w)
+        g_nb = torch.cat([groups, groups.new_tensor([cfg.groups])])[nb]
+        every = torch.arange(h * w, device=self.device)
+        self._content_stream(self.emb_hi[hi_all] + self.emb_lo[lo_all], every, nb,
+                             inside & (g_nb <= groups[:, None]), kb, vb)
+        n = self._query_stream(self.query[groups], nb, inside & (g_nb < groups[:, None]), kb, vb)
+        for g in range(cfg.groups):
+            pos = (groups == g).nonzero().squeeze(1)
+            if len(pos):
+                self._code_group(n[pos], pos, lambda part, p, f: code(part, p, f))
+        return t.view(h, w).cpu()
 
 
 @lru_cache(maxsize=8)

@@ -100,8 +100,7 @@ def _decode(f, path: Path) -> tuple[Image.Image, dict]:
                     raise InputError(
                         f"{path}: image too large ({w}x{h}; the limits are {MAX_PIXELS} pixels "
                         f"and {MAX_SIDE} per side)")
-                im.load()
-                return prepare_image(im)
+                return prepare_image(im)  # loads the pixels; the raw mode (16-bit?) is read first
     except InputError:
         raise
     except Image.DecompressionBombError as e:
@@ -116,7 +115,8 @@ def _decode(f, path: Path) -> tuple[Image.Image, dict]:
 
 def prepare_image(im: Image.Image) -> tuple[Image.Image, dict]:
     """An opened image as the codec takes it (see load_image): 8-bit RGB, EXIF orientation
-    applied, and the facts about the original that decoding restores."""
+    applied, and the facts about the original that decoding restores. Call it before the
+    pixels are loaded: 16-bit RGB is only visible in the file's raw mode."""
     info = {"mode": im.mode, "bit_depth": _bit_depth(im),
             "alpha": im.mode in _ALPHA_MODES or "transparency" in im.info}
     rgb = _to_rgb(ImageOps.exif_transpose(im))

@@ -7,11 +7,10 @@ statistics as the whole image would.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .quant import LFQ, VQ
 

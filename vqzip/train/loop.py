@@ -3,18 +3,11 @@ learning-rate schedule (warm-up, then cosine over the budget) and bf16 autocast 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 
 import torch
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but CUDA is not available")
-    return torch.device(device)
 
 
 def autocast(device: torch.device):
@@ -55,6 +48,29 @@ class Budget:
             self._last_save = time.monotonic()
             return True
         return False
+
+
+def device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+
+
+class RunLog:
+    """Every 50 steps, one JSON line in the run folder, also handed to `on_log` (the CLI's bar)."""
+
+    def __init__(self, path, on_log=None, every: int = 50):
+        self.f = open(path, "a")
+        self.on_log = on_log
+        self.every = every
+
+    def due(self, budget: Budget) -> bool:
+        return budget.step % self.every == 0 or budget.done()
+
+    def write(self, budget: Budget, rec: dict):
+        rec = {"step": budget.step, "t": round(budget.elapsed, 1)} | rec
+        self.f.write(json.dumps(rec) + "\n")
+        self.f.flush()
+        if self.on_log:
+            self.on_log(rec, budget.progress)
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float):

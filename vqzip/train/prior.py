@@ -1,7 +1,6 @@
 """`vqzip train prior`: fit the token prior to the tokens a trained tokenizer gives on a folder of images."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from ..tokenizer import Tokenizer
 from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_weights
-from .loop import EMA, Budget, autocast, pick_device, set_lr
+from ..devices import pick_device
+from .loop import EMA, Budget, RunLog, autocast, device_name, set_lr
 
 
 @dataclass
@@ -62,7 +62,7 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
     gen = torch.Generator().manual_seed(recipe.seed + budget.step)
-    log = open(run_dir / "prior_log.jsonl", "a")
+    log = RunLog(run_dir / "prior_log.jsonl", on_log)
 
     def save():
         save_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt},
@@ -82,15 +82,11 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema.update(model, budget.step)
-        if budget.step % 50 == 0 or budget.done():
-            rec = {"step": budget.step, "t": round(budget.elapsed, 1), "bits_per_token": float(bits.detach()),
-                   "raw_bits": cfg.token_bits}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            if on_log:
-                on_log(rec, budget.progress)
+        if log.due(budget):
+            log.write(budget, {"bits_per_token": float(bits.detach()), "raw_bits": cfg.token_bits})
         if budget.save_due(recipe.save_every_s):
             save()
     save()
-    return export_weights(run_dir / "prior.safetensors", ema.model, {"config": cfg.to_dict(), "recipe": asdict(recipe), "steps": budget.step,
-                                    "train_seconds": round(budget.elapsed)})
+    meta = {"config": cfg.to_dict(), "recipe": asdict(recipe), "steps": budget.step,
+            "train_seconds": round(budget.elapsed), "device": device_name(dev)}
+    return export_weights(run_dir / "prior.safetensors", ema.model, meta)

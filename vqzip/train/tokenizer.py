@@ -1,7 +1,6 @@
 """`vqzip train tokenizer`: train the lossy stage on a folder of images within a time budget."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,7 +11,8 @@ from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler
 from .losses import PatchDiscriminator, hinge_d_loss, reconstruction_loss
-from .loop import EMA, Budget, autocast, pick_device, set_lr
+from ..devices import pick_device
+from .loop import EMA, Budget, RunLog, autocast, device_name, set_lr
 
 
 @dataclass
@@ -56,7 +56,7 @@ def train_tokenizer(data: Path, run_dir: Path, cfg: TokenizerConfig, recipe: Tok
         check_resumable(ckpt, cfg.to_dict(), "tokenizer")
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model, "disc": disc}, {"g": opt, "d": opt_d})
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
-    log = open(run_dir / "log.jsonl", "a")
+    log = RunLog(run_dir / "log.jsonl", on_log)
 
     def save():
         save_checkpoint(ckpt, {"model": model, "ema": ema.model, "disc": disc}, {"g": opt, "d": opt_d},
@@ -95,22 +95,13 @@ def train_tokenizer(data: Path, run_dir: Path, cfg: TokenizerConfig, recipe: Tok
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-        if budget.step % 50 == 0 or budget.done():
+        if log.due(budget):
             mse = torch.mean((x.float() - y.float().clamp(-1, 1)) ** 2 / 4)
-            rec_ = {"step": budget.step, "t": round(budget.elapsed, 1), "lr": lr, "loss": float(loss.detach()),
-                    "psnr": float(-10 * torch.log10(mse)), "ms_ssim": float(ssim.detach()),
-                    **{k: float(v) for k, v in stats.items()}}
-            log.write(json.dumps(rec_) + "\n")
-            log.flush()
-            if on_log:
-                on_log(rec_, budget.progress)
+            log.write(budget, {"lr": lr, "loss": float(loss.detach()), "psnr": float(-10 * torch.log10(mse)),
+                               "ms_ssim": float(ssim.detach()), **{k: float(v) for k, v in stats.items()}})
         if budget.save_due(recipe.save_every_s):
             save()
     save()
-    return export_weights(run_dir / "tokenizer.safetensors", ema.model, {"config": cfg.to_dict(), "recipe": asdict(recipe), "steps": budget.step,
-                                    "train_seconds": round(budget.elapsed), "device": _device_name(dev),
-                                    "set_weights": sampler.set_weights})
-
-
-def _device_name(dev: torch.device) -> str:
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    meta = {"config": cfg.to_dict(), "recipe": asdict(recipe), "steps": budget.step,
+            "train_seconds": round(budget.elapsed), "device": device_name(dev), "set_weights": sampler.set_weights}
+    return export_weights(run_dir / "tokenizer.safetensors", ema.model, meta)

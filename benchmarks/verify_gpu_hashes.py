@@ -1,0 +1,29 @@
+"""Recompute, on this machine's CPU, the exact prior's frequency-table hashes that
+benchmarks/gpu_checks.py recorded on a GPU machine (CUDA and its CPU), for the same token grids
+and the same prior weights.
+
+usage: python benchmarks/verify_gpu_hashes.py PRIOR.safetensors benchmarks/results/gpu_run/gpu_checks.json
+"""
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_checks import table_hash  # noqa: E402
+from vqzip.exact import ExactPrior  # noqa: E402
+from vqzip.prior import load_prior  # noqa: E402
+from vqzip.weights import weights_hash  # noqa: E402
+
+prior_path, checks = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())
+ex = ExactPrior(load_prior(prior_path))
+res = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+       "prior_weights_hash": weights_hash(prior_path).hex(), "recorded_device": checks["device"]}
+res["hashes_here"] = [table_hash(ex, np.array(g, dtype=np.int64)) for g in checks["grids"]]
+res["equal_to_cuda"] = res["hashes_here"] == checks["hashes_cuda"]
+res["equal_to_gpu_machine_cpu"] = res["hashes_here"] == checks["hashes_cpu"]
+print(json.dumps(res, indent=2))
