@@ -153,54 +153,27 @@ def test_other_codecs_roundtrip_odd_size(name):
 
 
 def test_vqzip_setting_interpretation():
-    k = codecs.VQZipCodec._kwargs
-    assert k(3) == {"quality": 3}
-    assert k("5") == {"quality": 5}
-    assert k("tiny-8k") == {"model": "tiny-8k"}
-    assert k({"name": "m", "quality": 2}) == {"quality": 2}
+    from vqzip.zoo import list_points
+    c = codecs.get_codec("vqzip")
+    p = list_points()[0]
+    assert c._quality(p) == c._quality(p.quality) == p.quality
+    assert c.setting_label(p).startswith(f"q{p.quality} (")
+    with pytest.raises(TypeError):
+        c._quality("fast")
 
 
 # ---------------------------------------------------------------- runner
-def _fake_vqzip_api(monkeypatch, points):
-    """Install a stand-in for vqzip.codec / vqzip.zoo (JPEG inside) for the bench to drive."""
-    import io
-    import types
-
-    mod_codec = types.ModuleType("vqzip.codec")
-    mod_zoo = types.ModuleType("vqzip.zoo")
-    calls = []
-
-    def encode_image(img, model=None, quality=None):
-        calls.append((model, quality))
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=int(quality or 10))
-        return buf.getvalue()
-
-    def decode(data):
-        return Image.open(io.BytesIO(data)).convert("RGB")
-
-    mod_codec.encode_image, mod_codec.decode = encode_image, decode
-    mod_zoo.list_points = lambda: list(points)
-    monkeypatch.setitem(sys.modules, "vqzip.codec", mod_codec)
-    monkeypatch.setitem(sys.modules, "vqzip.zoo", mod_zoo)
-    codecs.CODECS["vqzip"].reset()
-    return calls
-
-
-def test_vqzip_codec_with_api(monkeypatch, tmp_path):
+def test_vqzip_codec_in_a_real_bench(tmp_path):
     from vqzip.bench.runner import run_bench
 
-    calls = _fake_vqzip_api(monkeypatch, [2, 8])
     c = codecs.get_codec("vqzip")
     assert c.available() == (True, "")
-    assert c.settings == [2, 8]
     _synthetic(64, 48).save(tmp_path / "x.png")
     res = run_bench([tmp_path / "x.png"], ["vqzip", "jpeg"], ["psnr"], None, progress=False,
-                    settings={"jpeg": [5, 30]})
-    assert [p["setting"] for p in res["averages"]["vqzip"]] == ["q2", "q8"]
-    assert calls == [(None, 2), (None, 8)]
+                    settings={"jpeg": [5, 30], "vqzip": [1, 3]})
+    assert [p["setting"] for p in res["averages"]["vqzip"]] == ["q1", "q3"]
+    assert all(p["bpp"] > 0 and p["psnr"] > 10 for p in res["averages"]["vqzip"])
     assert "vqzip" in res["bd_rate"]["jpeg"]["psnr"]
-    codecs.CODECS["vqzip"].reset()
 
 
 def test_run_bench_end_to_end(tmp_path, monkeypatch):

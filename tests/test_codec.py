@@ -52,6 +52,11 @@ def test_modes_come_back(tmp_path, photo, mode):
     assert out.mode == {"L": "L", "RGBA": "RGBA", "I;16": "I;16", "P": "RGB"}[mode]
 
 
+def test_encodes_in_memory_images(photo):
+    im = Image.open(photo).convert("RGB")  # a plain PIL image, not a file
+    assert codec.decode(codec.encode_image(im)).size == im.size
+
+
 def test_tiny_and_odd_sizes(tmp_path):
     for size in [(1, 1), (17, 5), (40, 33)]:
         p = tmp_path / f"{size[0]}x{size[1]}.png"

@@ -147,7 +147,7 @@ class ExactPrior:
         q = blk.q(layer_norm(x)).view(n, H, -1).transpose(0, 1).double()           # (H, n, dh)
         kb = kbuf.view(kbuf.shape[0], H, -1).permute(1, 2, 0)                      # (H, dh, N+1)
         idx = nb[None].expand(H, n, nb.shape[1])
-        s = _shift((q @ kb).long().gather(2, idx), 2 * A - LOGIT) + blk.bias[:, None, :]  # (H, n, W)
+        s = _shift((q @ kb).gather(2, idx).long(), 2 * A - LOGIT) + blk.bias[:, None, :]  # (H, n, W)
         mask = valid[None].expand(H, n, -1)
         if self_kv is not None:
             ks, vs = (t.view(n, H, -1).transpose(0, 1) for t in self_kv)             # (H, n, dh)
@@ -176,7 +176,7 @@ class ExactPrior:
         return self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)].cpu().numpy()
 
     # -- the two streams ----------------------------------------------------------------------
-    def _attend_chunked(self, blk, x, nb, valid, kbuf, vbuf, self_kv=None, chunk: int = 512):
+    def _attend_chunked(self, blk, x, nb, valid, kbuf, vbuf, self_kv=None, chunk: int = 256):
         """_attend over query chunks, so a whole-tile batched pass stays within bounded memory.
         Rows are independent, so chunking does not change a single bit."""
         if len(x) <= chunk:

@@ -53,7 +53,7 @@ def _gray16_to_8(im: Image.Image) -> Image.Image:
 def _bit_depth(im: Image.Image) -> int:
     # Pillow opens 16-bit RGB(A) PNGs and TIFFs as 8-bit modes; only the decoder's raw mode
     # ("RGB;16B", "RGBA;16L", ...) tells. Plain "BGR;16" is 5-6-5 packed BMP, not 16-bit.
-    raw_modes = " ".join(str(tile[3]) for tile in im.tile)
+    raw_modes = " ".join(str(tile[3]) for tile in getattr(im, "tile", ()))  # in-memory images have none
     return 16 if im.mode in _GRAY16_MODES or re.search(r";16[BLN]", raw_modes) else 8
 
 

@@ -295,10 +295,8 @@ class VQZipCodec(Codec):
     ``vqzip.codec.encode_image(img, model=None, quality=None) -> bytes``,
     ``vqzip.codec.decode(data) -> PIL.Image`` and ``vqzip.zoo.list_points()``.
 
-    Settings are the operating points from ``list_points()``: an int is passed as
-    ``quality=``, a string that is a number likewise, any other string as ``model=``;
-    a dict/object with ``quality``/``model`` (or ``name``) entries is also accepted.
-    Bytes = ``len(encode_image(...))``, i.e. the full .vqz payload.
+    Settings are the operating points from ``list_points()`` (or their quality numbers).
+    Bytes = ``len(encode_image(...))``, i.e. the whole .vqz file.
     """
 
     name = "vqzip"
@@ -343,46 +341,23 @@ class VQZipCodec(Codec):
         return list(self._points or [])
 
     @staticmethod
-    def _kwargs(setting) -> dict:
-        if isinstance(setting, bool):
-            raise TypeError("bad vqzip operating point")
-        if isinstance(setting, int):
-            return {"quality": setting}
-        if isinstance(setting, str):
-            s = setting.strip()
-            if s.lstrip("q").isdigit():
-                return {"quality": int(s.lstrip("q"))}
-            return {"model": s}
-        if isinstance(setting, dict):
-            get = setting.get
-        else:
-            get = lambda k: getattr(setting, k, None)  # noqa: E731
-        kw = {}
-        if get("quality") is not None:
-            kw["quality"] = int(get("quality"))
-        model = get("model") or get("name")
-        if model is not None and "quality" not in kw:
-            kw["model"] = str(model)
-        if not kw:
+    def _quality(setting) -> int:
+        """A setting is a zoo operating point (vqzip.zoo.Point) or its quality number."""
+        q = getattr(setting, "quality", setting)
+        if isinstance(q, bool) or not isinstance(q, int):
             raise TypeError(f"cannot interpret vqzip operating point {setting!r}")
-        return kw
+        return q
 
     def setting_label(self, setting):
-        if isinstance(setting, int):
-            return f"q{setting}"
-        if isinstance(setting, str):
-            return setting
-        if isinstance(setting, dict):
-            return str(setting.get("name") or setting.get("model") or setting.get("quality"))
-        return str(getattr(setting, "name", None) or setting)
+        p = setting if hasattr(setting, "scale") else None
+        return f"q{self._quality(setting)}" + (f" ({p.model} x{p.scale})" if p else "")
 
     def _roundtrip(self, img, setting):
         from vqzip.codec import decode, encode_image
 
         src = _clean_rgb(img)
-        kw = self._kwargs(setting)
         t0 = time.perf_counter()
-        data = encode_image(src, **kw)
+        data = encode_image(src, quality=self._quality(setting))
         t1 = time.perf_counter()
         out = decode(bytes(data))
         if isinstance(out, np.ndarray):
