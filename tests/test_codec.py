@@ -52,9 +52,11 @@ def test_modes_come_back(tmp_path, photo, mode):
     assert out.mode == {"L": "L", "RGBA": "RGBA", "I;16": "I;16", "P": "RGB"}[mode]
 
 
-def test_encodes_in_memory_images(photo):
+def test_encodes_in_memory_images_through_the_package_api(photo):
+    import vqzip
     im = Image.open(photo).convert("RGB")  # a plain PIL image, not a file
-    assert codec.decode(codec.encode_image(im)).size == im.size
+    data = vqzip.encode_image(im, quality=1)
+    assert vqzip.decode(data).size == im.size and vqzip.info(data)["width"] == im.width
 
 
 def test_tiny_and_odd_sizes(tmp_path):
