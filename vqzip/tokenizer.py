@@ -15,6 +15,10 @@ from torch import nn
 from .quant import LFQ, VQ
 
 
+TILE = 64      # tokens: larger grids are processed in tiles, so memory stays bounded
+MARGIN = 8     # tokens of context around each tile
+
+
 @dataclass
 class TokenizerConfig:
     downsample: int = 16            # 16 or 8
@@ -121,15 +125,36 @@ class Tokenizer(nn.Module):
         return self.decoder(zq), idx, aux, stats
 
     @torch.inference_mode()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, tile: int = TILE) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> integer tokens (B, H/s, W/s)."""
-        return self.quant.to_indices(self.encoder(x))
+        s = self.stride
+        return _tiled(lambda t: self.quant.to_indices(self.encoder(t)), x, s, 1 / s, tile)
 
     @torch.inference_mode()
-    def decode(self, idx: torch.Tensor) -> torch.Tensor:
+    def decode(self, idx: torch.Tensor, tile: int = TILE) -> torch.Tensor:
         """Tokens (B, h, w) -> pixels (B, 3, h*s, w*s) in [-1, 1]."""
-        z = self.quant.from_indices(idx).to(next(self.decoder.parameters()).dtype)
-        return self.decoder(z).clamp(-1, 1)
+        dtype = next(self.decoder.parameters()).dtype
+        return _tiled(lambda t: self.decoder(self.quant.from_indices(t).to(dtype)).clamp(-1, 1),
+                      idx, 1, self.stride, tile)
+
+
+def _tiled(f, x: torch.Tensor, per_token: int, scale: float, tile: int) -> torch.Tensor:
+    """Apply f (a conv net mapping a spatial size n to n*scale) in overlapping tiles. per_token:
+    input elements per token along a side (the stride for pixels, 1 for tokens)."""
+    th, tw = x.shape[-2] // per_token, x.shape[-1] // per_token
+    if th <= tile and tw <= tile:
+        return f(x)
+    rows = []
+    for y0 in range(0, th, tile):
+        row = []
+        for x0 in range(0, tw, tile):
+            y1, x1 = min(th, y0 + tile), min(tw, x0 + tile)
+            a, b = max(0, y0 - MARGIN), max(0, x0 - MARGIN)
+            out = f(x[..., a * per_token:min(th, y1 + MARGIN) * per_token, b * per_token:min(tw, x1 + MARGIN) * per_token])
+            k = per_token * scale  # output elements per token
+            row.append(out[..., round((y0 - a) * k):round((y1 - a) * k), round((x0 - b) * k):round((x1 - b) * k)])
+        rows.append(torch.cat(row, -1))
+    return torch.cat(rows, -2)
 
 
 def load_tokenizer(path) -> Tokenizer:
