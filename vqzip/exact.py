@@ -140,13 +140,18 @@ class ExactPrior:
     # -- pieces -------------------------------------------------------------------------------
     def _attend(self, blk: ExactBlock, x, nb, valid, kbuf, vbuf, self_kv=None):
         """x (n, d) at frac A attends to the cached neighbours nb (n, W) that are valid, and
-        optionally to its own (k, v). Scores are taken against every cached key with one dense
-        product (exact, and far faster than gathering windows) and then picked by window slot."""
+        optionally to its own (k, v). Scores are taken with one dense product against the cached
+        keys in the flat index range that the neighbours span (exact, and far faster than gathering
+        windows), then picked by window slot."""
         n, d = x.shape
         H = blk.n_head
+        inside = nb < kbuf.shape[0] - 1                 # row N is where missing neighbours point
+        lo = int(torch.where(inside, nb, kbuf.shape[0]).min())
+        hi = int(torch.where(inside, nb, -1).max())
+        lo, hi = (lo, hi) if hi >= lo else (0, 0)
+        idx = (torch.where(inside, nb, lo) - lo)[None].expand(H, n, nb.shape[1])  # missing slots are masked
         q = blk.q(layer_norm(x)).view(n, H, -1).transpose(0, 1).double()           # (H, n, dh)
-        kb = kbuf.view(kbuf.shape[0], H, -1).permute(1, 2, 0)                      # (H, dh, N+1)
-        idx = nb[None].expand(H, n, nb.shape[1])
+        kb = kbuf[lo:hi + 1].view(hi + 1 - lo, H, -1).permute(1, 2, 0)             # (H, dh, span)
         s = _shift((q @ kb).gather(2, idx).long(), 2 * A - LOGIT) + blk.bias[:, None, :]  # (H, n, W)
         mask = valid[None].expand(H, n, -1)
         if self_kv is not None:
@@ -158,10 +163,9 @@ class ExactPrior:
         top = s.masked_fill(~mask, -(1 << 40)).amax(-1, keepdim=True)
         p = self.attn_exp[(top - s).clamp(0, self.attn_exp.numel() - 1)] * mask
         w = nb.shape[1]
-        dense = torch.zeros(H, n, kbuf.shape[0], dtype=torch.float64, device=x.device)
-        dense.scatter_(2, idx, p[..., :w].double())  # slots outside the grid all point at the zero row N
-        vb = vbuf.view(vbuf.shape[0], H, -1).transpose(0, 1)                        # (H, N+1, dh)
-        num = dense @ vb
+        dense = torch.zeros(H, n, hi + 1 - lo, dtype=torch.float64, device=x.device)
+        dense.scatter_add_(2, idx, p[..., :w].double())  # masked slots add exact zeros
+        num = dense @ vbuf[lo:hi + 1].view(hi + 1 - lo, H, -1).transpose(0, 1)    # (H, n, dh)
         if self_kv is not None:
             num = num + p[..., w:].double() * vs.double()
         out = _fdiv(num.long(), p.sum(-1, keepdim=True)).transpose(0, 1).reshape(n, d)
@@ -176,7 +180,7 @@ class ExactPrior:
         return self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)].cpu().numpy()
 
     # -- the two streams ----------------------------------------------------------------------
-    def _attend_chunked(self, blk, x, nb, valid, kbuf, vbuf, self_kv=None, chunk: int = 256):
+    def _attend_chunked(self, blk, x, nb, valid, kbuf, vbuf, self_kv=None, chunk: int = 64):
         """_attend over query chunks, so a whole-tile batched pass stays within bounded memory.
         Rows are independent, so chunking does not change a single bit."""
         if len(x) <= chunk:
