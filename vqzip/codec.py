@@ -98,23 +98,26 @@ def check_header(header: container.Header, stride: int) -> tuple[int, int]:
     return w, h
 
 
-def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
-    """Header and token grid of a .vqz image (the lossless part of decoding)."""
+def _decode_tokens(data: bytes):
     header, payload = container.unpack(data)
     if header.kind != "image":
         raise FormatError(f"this is a {header.kind} file, not an image")
     m = _model_for(header)
-    check_header(header, m.tokenizer.stride)
-    return header, decode_tokens(m.prior, header.grid_h, header.grid_w, payload)
+    size = check_header(header, m.tokenizer.stride)
+    return header, m, size, decode_tokens(m.prior, header.grid_h, header.grid_w, payload)
+
+
+def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
+    """Header and token grid of a .vqz image (the lossless part of decoding)."""
+    header, _, _, tokens = _decode_tokens(data)
+    return header, tokens
 
 
 def decode(data: bytes, device: str = "auto") -> Image.Image:
     """.vqz bytes -> PIL image with the original's size and mode family."""
-    header, tokens = decode_tokens_of(data)
-    m = get_model(header.model_id)
-    tok = m.tokenizer.to(pick_device(device))
-    w, h = check_header(header, tok.stride)
-    x = tok.decode(torch.from_numpy(tokens)[None].to(next(tok.parameters()).device))
+    header, m, (w, h), tokens = _decode_tokens(data)
+    dev = pick_device(device)
+    x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
     img = _to_image(x, w, h)
     if (w, h) != (header.width, header.height):
         img = img.resize((header.width, header.height), Image.LANCZOS)
@@ -137,12 +140,14 @@ def info(data: bytes) -> dict:
 
 
 def encode_file(src: Path, dst: Path, force: bool = False, **kw) -> dict:
+    media.refuse_overwrite(dst, force)  # before the work, not after
     data = encode_image(src, **kw)
     media.atomic_write_bytes(dst, data, force)
     return info(data) | {"input": str(src), "output": str(dst)}
 
 
 def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto") -> dict:
+    media.refuse_overwrite(dst, force)
     try:
         data = Path(src).read_bytes()
     except FileNotFoundError:

@@ -165,12 +165,16 @@ def save_image(img: Image.Image, path, force: bool = False) -> None:
     atomic_write_bytes(path, buf.getvalue(), force)
 
 
+def refuse_overwrite(path, force: bool) -> None:
+    if not force and os.path.lexists(path):
+        raise InputError(f"{path} exists (use --force to overwrite)")
+
+
 def atomic_write_bytes(path, data: bytes, force: bool = False) -> None:
     """Write `data` to `path` through a temporary file in the same directory and a rename, so
     a crash never leaves a half-written file. Refuses to overwrite unless `force`."""
     path = Path(path)
-    if not force and os.path.lexists(path):
-        raise InputError(f"{path} exists (use --force to overwrite)")
+    refuse_overwrite(path, force)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as f:  # "x": never clobber; mode 0666 minus umask, like any new file
