@@ -36,22 +36,21 @@ def encode_tokens(prior: ExactPrior, tokens: np.ndarray) -> bytes:
         # the encoder knows every token, so it takes the batched pass; decode_tokens walks the
         # schedule step by step and gets the same tables (see ExactPrior.run_batched)
         prior.run_batched(flat.reshape(-1, xs.stop - xs.start), code)
-    return enc.get_compressed().tobytes()
+    return enc.get_compressed().astype("<u4").tobytes()  # little-endian words on every machine
 
 
 def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes) -> np.ndarray:
     """Inverse of encode_tokens for an h x w grid."""
     if len(data) % 4:
         raise FormatError("file is corrupted (payload is not a whole number of 32-bit words)")
-    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
+    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
     out = np.zeros((h, w), np.int64)
 
     def code(part, pos, freqs):
         try:
             return dec.decode(_FAMILY, freqs.astype(np.float64)).astype(np.int64)
-        # Fuzz fix: constriction raises AssertionError ("Tried to decode from compressed data that
-        # is invalid for the employed entropy model") for payload words no encoder could have
-        # written; that is a corrupted file, not a bug. Found by benchmarks/fuzz.py.
+        # constriction asserts on payload words that no encoder could have written (found by
+        # benchmarks/fuzz.py): a corrupted file, not a bug
         except AssertionError:
             raise FormatError("file is corrupted (payload is not a valid token stream)") from None
 
