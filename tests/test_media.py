@@ -335,3 +335,9 @@ def test_atomic_write_bad_destinations(tmp_path):
     with pytest.raises(InputError, match="cannot write .*d: Is a directory"):
         atomic_write_bytes(tmp_path / "d", b"data", force=True)
     assert os.listdir(tmp_path) == ["d"]
+
+
+def test_video_files_get_a_clear_message():
+    clip = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "video", "tree.avi")
+    with pytest.raises(InputError, match="video is not supported yet"):
+        load_image(clip)

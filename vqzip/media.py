@@ -23,6 +23,7 @@ from .errors import InputError
 # Checked against the size in the file header, before any pixel is decoded. Pillow's own hard
 # limit (2 * Image.MAX_IMAGE_PIXELS, about 179 MP) also applies.
 MAX_PIXELS = 100_000_000
+VIDEO_EXTS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
 
 _GRAY16_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 _GRAY_MODES = {"1", "L", "LA", "F"} | _GRAY16_MODES
@@ -75,6 +76,8 @@ def load_image(path) -> tuple[Image.Image, dict]:
     raises InputError; an image of zero size is rejected by Pillow as unrecognized.
     """
     path = Path(path)
+    if path.suffix.lower() in VIDEO_EXTS and path.is_file():
+        raise InputError(f"{path}: video is not supported yet; vqzip encodes still images")
     try:
         f = open(path, "rb")
     except FileNotFoundError:
