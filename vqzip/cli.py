@@ -250,15 +250,24 @@ def bench(
     metrics: str = typer.Option("psnr,ms-ssim,ssimulacra2", help="Comma-separated metrics."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for points.csv, summary.json and rd.png."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    max_frames: int = typer.Option(60, "--max-frames", help="Video files: benchmark at most this many frames."),
 ):
     """Rate-distortion comparison against classic codecs: bpp, PSNR, MS-SSIM, SSIMULACRA2, BD-rate.
+
+    Video files (.mp4 .mkv .webm .avi .mov .m4v) are compared with x264, x265 and av1 (SVT-AV1) at
+    matched bitrates: kbps, PSNR, MS-SSIM, VMAF when available, BD-rate vs x264.
 
     [bold]Examples[/bold]
       vqzip bench ../shared/data/kodak --codecs vqzip,jpeg,avif --out results/
       vqzip bench photo.png --codecs jpeg,webp --metrics psnr --json
+      vqzip bench ../shared/data/video/carphone_pristine.mp4 --codecs x264,x265,av1 --max-frames 30 --out results/
     """
     from rich.console import Console
     from .bench.runner import format_bd_table, format_table, run_bench
+    from .bench.video import VIDEO_EXTS
+    videos = [p for p in paths if p.suffix.lower() in VIDEO_EXTS and p.is_file()]
+    if videos:
+        return _bench_videos(paths, videos, codecs, metrics, out, as_json, max_frames)
     try:
         summary = run_bench(paths, [c for c in codecs.split(",") if c], [m for m in metrics.split(",") if m],
                             out, command="vqzip bench " + " ".join(sys.argv[2:]))
@@ -270,6 +279,42 @@ def bench(
     console = Console()
     console.print(format_table(summary))
     console.print(format_bd_table(summary))
+
+
+_BENCH_DEFAULT_CODECS = "vqzip,jpeg,webp,avif,av1,jxl"
+
+
+def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, max_frames: int):
+    """`vqzip bench` with video files among PATHS: a video bench per clip, the image bench on the rest."""
+    from rich.console import Console
+    from .bench.runner import format_bd_table, format_table, run_bench
+    from .bench.video import VIDEO_CODECS, format_video_table, run_video_bench
+    named = [c.strip().lower() for c in codecs.split(",") if c.strip()]
+    video_codecs = [c for c in VIDEO_CODECS if c in named]
+    if codecs == _BENCH_DEFAULT_CODECS or not set(video_codecs) - {"vqzip"}:
+        video_codecs = list(VIDEO_CODECS)
+    image_codecs = [c for c in named if c not in ("x264", "x265")] or None
+    vids = {p.resolve() for p in videos}
+    rest = [p for p in paths if p.resolve() not in vids]
+    command = "vqzip bench " + " ".join(sys.argv[2:])
+    many = len(videos) > 1
+    try:
+        images = (run_bench(rest, image_codecs, [m for m in metrics.split(",") if m], out, command=command)
+                  if rest else None)
+        results = [run_video_bench(v, video_codecs, max_frames, (out / v.stem if many else out) if out else None,
+                                   command=command) for v in videos]
+    except (VqzipError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps({"images": {k: v for k, v in images.items() if k != "points"} if images else None,
+                               "videos": results}, indent=2, default=str))
+        return
+    console = Console()
+    if images:
+        console.print(format_table(images))
+        console.print(format_bd_table(images))
+    for r in results:
+        console.print(format_video_table(r))
 
 
 def main():
