@@ -81,3 +81,13 @@ def test_batch_carries_on_past_a_bad_file(tmp_path, photo):
 def test_models_lists_points():
     d = json.loads(run_cli("models", "--json", check=True).stdout)
     assert d["points"] and d["default_quality"] in [p["quality"] for p in d["points"]]
+
+
+def test_batch_decode_mirrors_the_tree(tmp_path, photo):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.open(photo).save(src / "sub" / "a.png")
+    run_cli("encode", src, "-o", tmp_path / "vqz", "-r", check=True)
+    r = run_cli("decode", tmp_path / "vqz", "-o", tmp_path / "back", "-r", "--json", check=True)
+    assert json.loads(r.stdout)["counts"] == {"done": 1, "skipped": 0, "failed": 0}
+    assert Image.open(tmp_path / "back" / "sub" / "a.png").size == Image.open(photo).size
