@@ -47,16 +47,17 @@ def encode_image(image, model: str | None = None, quality: int | None = None, de
     that model at full resolution; `bpp` picks the highest quality whose file fits the budget.
     """
     rgb, info = _open(image)
+    dev = pick_device(device)
     if bpp is not None:
-        return _fit_budget(rgb, info, bpp, device)
-    return _encode(rgb, info, resolve(model, quality), pick_device(device))
+        return _fit_budget(rgb, info, bpp, dev)
+    return _encode(rgb, info, resolve(model, quality), dev)
 
 
-def _fit_budget(rgb, info, bpp: float, device: str) -> bytes:
+def _fit_budget(rgb, info, bpp: float, dev: torch.device) -> bytes:
     pixels = rgb.width * rgb.height
     smallest = None
     for p in sorted(list_points(), key=lambda p: -p.quality):
-        data = _encode(rgb, info, p, pick_device(device))
+        data = _encode(rgb, info, p, dev)
         if len(data) * 8 / pixels <= bpp:
             return data
         smallest = len(data) * 8 / pixels

@@ -175,25 +175,12 @@ class AV1Codec(Codec):
     description = "PyAV libsvtav1 (preset 8) key frame, yuv420p, raw OBU bytes"
 
     def available(self):
-        try:
-            import av  # noqa: F401
-        except Exception as e:
-            return False, f"PyAV is not installed ({e})"
-        try:
-            av.codec.Codec(self.encoder, "w")
-        except Exception as e:
-            return False, f"PyAV's FFmpeg has no {self.encoder} encoder ({e})"
-        return True, f"decoder: {self.decoder_name()}"
+        ok, reason = ffmpeg_encoder_status(self.encoder)
+        return (True, f"decoder: {self.decoder_name()}") if ok else (False, reason)
 
     @staticmethod
     def decoder_name() -> str:
-        import av
-
-        try:
-            av.codec.Codec("libdav1d", "r")
-            return "libdav1d"
-        except Exception:
-            return "av1"
+        return first_ffmpeg_codec(["libdav1d"], "r") or "av1"
 
     def _roundtrip(self, img, setting):
         from fractions import Fraction
@@ -374,6 +361,30 @@ CODECS: dict[str, Codec] = {
 }
 DEFAULT_CODECS: list[str] = ["vqzip", "jpeg", "webp", "avif", "av1", "jxl"]
 _ALIASES = {"jpg": "jpeg", "jpegxl": "jxl", "jpeg-xl": "jxl", "svtav1": "av1", "svt-av1": "av1", "vqz": "vqzip"}
+
+
+def first_ffmpeg_codec(names, mode: str) -> str | None:
+    """The first of `names` that PyAV's FFmpeg has as an encoder (mode "w") or decoder ("r")."""
+    import av
+
+    for n in names:
+        try:
+            av.codec.Codec(n, mode)
+            return n
+        except Exception:
+            pass
+    return None
+
+
+def ffmpeg_encoder_status(encoder: str) -> tuple[bool, str]:
+    """(available, reason) for an FFmpeg encoder reached through PyAV."""
+    try:
+        import av  # noqa: F401
+    except Exception as e:
+        return False, f"PyAV is not installed ({e})"
+    if first_ffmpeg_codec([encoder], "w") is None:
+        return False, f"PyAV's FFmpeg has no {encoder} encoder"
+    return True, ""
 
 
 def get_codec(name: str) -> Codec:

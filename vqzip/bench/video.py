@@ -38,6 +38,7 @@ import numpy as np
 
 from . import metrics as M
 from .bdrate import bd_rate_info
+from .codecs import ffmpeg_encoder_status, first_ffmpeg_codec
 from .runner import _fmt, _how
 
 __all__ = [
@@ -121,33 +122,17 @@ def _pad_even(a: np.ndarray) -> np.ndarray:
 
 
 def _encoder_available(spec: _VideoCodec) -> tuple[bool, str]:
-    try:
-        import av
-    except Exception as e:
-        return False, f"PyAV missing ({type(e).__name__}: {e})"
-    try:
-        av.codec.Codec(spec.encoder, "w")
-    except Exception as e:
-        return False, f"encoder {spec.encoder} missing in this FFmpeg build ({type(e).__name__}: {e})"
-    for d in spec.decoders:
-        try:
-            av.codec.Codec(d, "r")
-            return True, ""
-        except Exception:
-            pass
-    return False, f"no decoder among {', '.join(spec.decoders)}"
+    ok, reason = ffmpeg_encoder_status(spec.encoder)
+    if ok and first_ffmpeg_codec(spec.decoders, "r") is None:
+        return False, f"no decoder among {', '.join(spec.decoders)}"
+    return ok, reason
 
 
 def _decoder_name(spec: _VideoCodec) -> str:
-    import av
-
-    for d in spec.decoders:
-        try:
-            av.codec.Codec(d, "r")
-            return d
-        except Exception:
-            pass
-    raise RuntimeError(f"no decoder among {spec.decoders}")
+    d = first_ffmpeg_codec(spec.decoders, "r")
+    if d is None:
+        raise RuntimeError(f"no decoder among {spec.decoders}")
+    return d
 
 
 def _roundtrip(spec: _VideoCodec, frames: list[np.ndarray], fps: Fraction, value: int):
