@@ -20,6 +20,9 @@ code (header validation, model lookup, check_header, the range decoder, the toke
   forged_consistent  a header that passes every check (installed model and its weights hash, grid
                      matching size, scale and stride) for random sizes, scales and modes, with a
                      random payload: the range decoder and tokenizer run on garbage
+  video              a real 5-frame .vqz video (GOPs of 2) with its payload edited, its frame
+                     count / rate forged, or cut, mostly resealed; decoded strictly and with
+                     --salvage, which must never yield more frames than the header declares
 
 forged_consistent keeps the coded grid to MAX_TOKENS tokens and the declared image to
 MAX_DECLARED_PIXELS so that a case takes well under a second: decoding cost grows with the size a
@@ -56,7 +59,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vqzip import codec, container, media  # noqa: E402
+from vqzip import codec, container, media, video  # noqa: E402
 from vqzip.errors import VqzipError  # noqa: E402
 
 KODAK23 = ROOT.parent / "shared" / "data" / "kodak" / "kodim23.png"
@@ -96,11 +99,19 @@ class Seed:
 
 
 def make_seed(tmpdir: Path | None = None) -> Seed:
+    """The image seed; its `video` is the video seed (the crop panning for 5 frames, GOPs of 2)."""
+    import numpy as np
     from PIL import Image
+    from vqzip.zoo import resolve
     with tempfile.TemporaryDirectory() as d:
         p = Path(tmpdir or d) / "kodim23_64x48.png"
         Image.open(KODAK23).crop(CROP).save(p)
-        return Seed(codec.encode_image(p))
+        seed = Seed(codec.encode_image(p))
+    x0, y0, x1, y1 = CROP
+    im = Image.open(KODAK23).convert("RGB")
+    frames = [np.asarray(im.crop((x0 + i, y0, x1 + i, y1))) for i in range(5)]
+    seed.video = Seed(video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(), "cpu", gop=2))
+    return seed
 
 
 # -- building files -------------------------------------------------------------------------------
@@ -426,6 +437,34 @@ def gen_forged_consistent(rng, seed: Seed, max_tokens: int = MAX_TOKENS,
             f"payload {len(payload)}")
 
 
+VIDEO_EXTRAS = (b'{"fps":[25,1],"frames":5,"gop":2}', b'{"fps":[25,1],"frames":4,"gop":2}',
+                b'{"fps":[25,1],"frames":6,"gop":2}', b'{"fps":[25,1],"frames":16777216,"gop":2}',
+                b'{"fps":[25,1],"frames":0}', b'{"fps":[0,1],"frames":5}', b'{"fps":[1,0],"frames":5}',
+                b'{"fps":[25],"frames":5}', b'{"fps":"25","frames":5}', b'{"fps":[25,1],"frames":5.0}',
+                b'{"fps":[2147483648,1],"frames":5}', b'{"frames":5}', b"{}", b"")
+
+
+def gen_video(rng, seed: Seed):
+    v = seed.video
+    op = rng.randrange(5)
+    if op <= 1:                                    # payload edits, resealed
+        buf = bytearray(v.data[:-4])
+        n = rng.randint(1, 6)
+        for _ in range(n):
+            _edit(rng, buf, v.header_end, len(buf))
+        return reseal(bytes(buf)), f"{n} payload edits, resealed"
+    if op == 2:                                    # the frame count or rate forged
+        extra = rng.choice(VIDEO_EXTRAS)
+        f = {k: val for k, val in v.fields.items() if not k.endswith("_len")}
+        return raw_pack(f, v.model_id, v.mode, extra, v.payload), f"extra {extra.decode()}"
+    if op == 3:                                    # cut, sometimes resealed
+        k = rng.randint(v.header_end, len(v.data) - 1)
+        return (reseal(v.data[:k]), f"cut at {k}, resealed") if rng.random() < 0.5 else (v.data[:k], f"prefix {k}")
+    buf = bytearray(v.data)                        # edits anywhere, CRC as is
+    _edit(rng, buf, 0, len(buf))
+    return bytes(buf), "1 edit"
+
+
 GENERATORS = {
     "mutate": gen_mutate,
     "truncate": gen_truncate,
@@ -434,10 +473,11 @@ GENERATORS = {
     "forged_header": gen_forged_header,
     "forged_payload": gen_forged_payload,
     "forged_consistent": gen_forged_consistent,
+    "video": gen_video,
 }
 # case i of a run belongs to SCHEDULE[i % len(SCHEDULE)]
 SCHEDULE = (["mutate"] * 3 + ["truncate"] * 2 + ["insert_delete"] * 2 + ["resealed"] * 3
-            + ["forged_header"] * 5 + ["forged_payload"] * 2 + ["forged_consistent"] * 3)
+            + ["forged_header"] * 5 + ["forged_payload"] * 2 + ["forged_consistent"] * 3 + ["video"] * 3)
 
 
 # -- the oracle -----------------------------------------------------------------------------------
@@ -470,6 +510,11 @@ def check_case(data: bytes) -> str:
             if not str(e) or "\n" in str(e):
                 raise CaseFailure(f"{fn.__name__}: message is not one line: {str(e)!r}") from None
     try:
+        if container.read_header(data, verify=False).kind == "video":
+            return _check_video(data)
+    except VqzipError:
+        pass
+    try:
         img = codec.decode(data, device="cpu")
     except VqzipError as e:
         if not str(e) or "\n" in str(e):
@@ -481,6 +526,28 @@ def check_case(data: bytes) -> str:
     if img.mode not in DECODED_MODES:
         raise CaseFailure(f"decoded mode {img.mode}")
     return "decoded"
+
+
+def _check_video(data: bytes) -> str:
+    """A video decodes strictly to exactly the frames it declares, or fails with a one-line
+    VqzipError; a salvage yields at most the declared frames, all of the declared size."""
+    outcome = None
+    for salvage in (False, True):
+        try:
+            p = video.parse(data, salvage)
+            shapes = [f.shape for f in video.decode_frames(p, "cpu")]
+        except VqzipError as e:
+            if not str(e) or "\n" in str(e):
+                raise CaseFailure(f"video decode: message is not one line: {str(e)!r}") from None
+            outcome = outcome or _label(e)
+            continue
+        want = (p.header.height, p.header.width, 3)
+        if any(s != want for s in shapes):
+            raise CaseFailure(f"video frames of shape {set(shapes)}, header declares {want}")
+        if len(shapes) != p.ends_at or p.ends_at > p.frames or (not salvage and len(shapes) != p.frames):
+            raise CaseFailure(f"{len(shapes)} frames decoded, {p.frames} declared (salvage={salvage})")
+        outcome = outcome or "decoded"
+    return outcome
 
 
 def case_rng(seed: int, i: int) -> random.Random:

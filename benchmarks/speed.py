@@ -68,7 +68,7 @@ def main():
         r = {}
         t0 = time.perf_counter()
         img = rgb.resize((w, h), Image.LANCZOS) if (w, h) != rgb.size else rgb
-        tokens = m.tokenizer.encode(codec._to_tensor(img, m.tokenizer.stride))[0].numpy()
+        tokens = m.tokenizer.encode(codec.to_tensor(img, m.tokenizer.stride))[0].numpy()
         r["enc_tokenizer"] = time.perf_counter() - t0
         payload, total, coder = timed_tokens(m, tokens)
         r["enc_prior"], r["enc_coder"] = total - coder, coder

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -10,6 +11,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 KODAK = SHARED / "kodak"
+VIDEO = SHARED / "video"
+TONE_SECONDS = 1.0
 
 
 def run_cli(*args, check=False, env=None, cwd=None):
@@ -40,3 +43,30 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     x = np.asarray(a.convert("RGB"), np.float64)
     y = np.asarray(b.convert("RGB"), np.float64)
     return 10 * np.log10(255 ** 2 / np.mean((x - y) ** 2))
+
+
+def make_clip(path, frames, fps, audio_layout=None):
+    """A lossless FFV1 clip (x264 for .mp4), with TONE_SECONDS of a 440 Hz tone at 44.1 kHz if
+    `audio_layout` (not for .mp4)."""
+    h, w = frames[0].shape[:2]
+    mp4 = str(path).endswith(".mp4")
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264" if mp4 else "ffv1", rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv444p" if mp4 else "bgr0"
+        if audio_layout:
+            rate = 44100
+            a = c.add_stream("pcm_s16le", rate=rate, layout=audio_layout)
+            tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(int(rate * TONE_SECONDS)) / rate)).astype(np.int16)
+            channels = 1 if audio_layout == "mono" else 2
+            for k in range(0, len(tone), 1024):
+                chunk = np.repeat(tone[k:k + 1024], channels)[None]  # s16 is packed: L R L R ...
+                frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=audio_layout)
+                frame.sample_rate, frame.pts = rate, k
+                c.mux(a.encode(frame))
+            c.mux(a.encode(None))
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode(None))
+    return path

@@ -13,7 +13,7 @@ import pytest
 av = pytest.importorskip("av")
 
 from conftest import run_cli  # noqa: E402
-from vqzip.bench.video import (VQZIP_VIDEO_REASON, format_video_table, read_clip,  # noqa: E402
+from vqzip.bench.video import (format_video_table, read_clip,  # noqa: E402
                                run_video_bench)
 
 
@@ -76,11 +76,15 @@ def test_rates_and_quality_monotone(result):
             assert p["enc_s"] > 0 and p["dec_s"] > 0
 
 
-def test_vqzip_skipped_and_bd_rate(result):
+def test_vqzip_row_and_bd_rate(result):
     s, _ = result
-    assert s["codecs"]["vqzip"]["available"] is False
-    assert {"kind": "codec", "name": "vqzip", "reason": VQZIP_VIDEO_REASON} in s["skipped"]
-    assert "issue 4" in VQZIP_VIDEO_REASON
+    assert s["codecs"]["vqzip"]["available"] is True
+    pts = s["points"]["vqzip"]
+    assert [p["q"] for p in sorted(pts, key=lambda p: p["kbps"])] == [1, 2, 3, 4, 5]
+    for p in pts:
+        assert p["kbps"] == pytest.approx(p["bytes"] * 8 / (20 / 25) / 1000)
+        assert 15 < p["psnr"] < 60 and 0 < p["ms_ssim"] <= 1
+    assert "vqzip" in s["bd_rate"]["psnr"] or "vqzip" in s["bd_rate_reasons"].get("psnr", {})
     assert s["anchor"] == "x264"
     assert set(s["bd_rate"]) >= {"psnr", "ms_ssim"}
     v = s["bd_rate"]["psnr"]["av1"]
@@ -95,12 +99,12 @@ def test_outputs_written(result):
     for name in ("video_points.csv", "video_summary.json", "video_rd.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
     rows = list(csv.DictReader(open(out / "video_points.csv")))
-    assert len(rows) == 8 and {r["codec"] for r in rows} == {"x264", "av1"}
+    assert len(rows) == 13 and {r["codec"] for r in rows} == {"x264", "av1", "vqzip"}
     j = json.loads((out / "video_summary.json").read_text())
     assert j["how"]["command"] and j["how"]["date"] and j["how"]["versions"]["av"]
     assert "machine" in j["how"]
     table = format_video_table(s)
-    assert table.row_count == 9  # 8 points + the skipped vqzip row
+    assert table.row_count == 13
 
 
 def test_unknown_codec_raises(clip):

@@ -91,3 +91,14 @@ def test_batch_decode_mirrors_the_tree(tmp_path, photo):
     r = run_cli("decode", tmp_path / "vqz", "-o", tmp_path / "back", "-r", "--json", check=True)
     assert json.loads(r.stdout)["counts"] == {"done": 1, "skipped": 0, "failed": 0}
     assert Image.open(tmp_path / "back" / "sub" / "a.png").size == Image.open(photo).size
+
+
+def test_max_pixels_bounds_decoding_work(tmp_path, photo):
+    """A service decoding untrusted files can refuse large declared sizes before any work."""
+    vqz = tmp_path / "p.vqz"
+    run_cli("encode", photo, "-o", vqz, "-q", "1", check=True)
+    w, h = Image.open(photo).size
+    r = run_cli("decode", vqz, "-o", tmp_path / "a.png", "--max-pixels", w * h - 1)
+    assert r.returncode == 1 and f"over the {w * h - 1}-pixel limit" in r.stderr
+    assert not (tmp_path / "a.png").exists()
+    run_cli("decode", vqz, "-o", tmp_path / "b.png", "--max-pixels", w * h, check=True)

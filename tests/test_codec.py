@@ -23,7 +23,7 @@ def test_round_trip_keeps_size_and_tokens(photo, default_model):
     header, tokens = codec.decode_tokens_of(data)
     m = codec.get_model(header.model_id)
     rgb = src.convert("RGB")
-    want = m.tokenizer.encode(codec._to_tensor(rgb, m.tokenizer.stride))[0].numpy()
+    want = m.tokenizer.encode(codec.to_tensor(rgb, m.tokenizer.stride))[0].numpy()
     assert (tokens == want).all()
 
 
@@ -129,7 +129,7 @@ def test_tiled_tokenizer_matches_the_whole_image(default_model):
     """Large images go through the tokenizer in overlapping tiles (bounded memory); with the margin
     used, tiles give the same tokens and the same pixels to well under one grey level."""
     m = codec.get_model(default_model).tokenizer
-    x = codec._to_tensor(Image.open(Path(__file__).resolve().parents[2] / "shared/data/kodak/kodim05.png")
+    x = codec.to_tensor(Image.open(Path(__file__).resolve().parents[2] / "shared/data/kodak/kodim05.png")
                          .crop((0, 0, 384, 256)), m.stride)
     whole, tiled = m.encode(x), m.encode(x, tile=6)
     assert torch.equal(whole, tiled)

@@ -89,7 +89,7 @@ def test_thread_count_does_not_change_bytes():
     assert outs[0] == outs[1] == outs[2]
 
 
-@pytest.mark.parametrize("shape,period", [((7, 13), 4), ((16, 16), 2), ((3, 40), 1)])
+@pytest.mark.parametrize("shape,period", [((7, 13), 4), ((16, 16), 2), ((3, 40), 1), ((5, 6), 0)])
 def test_batched_pass_equals_step_by_step(shape, period):
     """The encoder's one-pass evaluation and the decoder's group-by-group walk give identical tables."""
     prior = ExactPrior(random_prior(period=period, window=3))

@@ -33,7 +33,7 @@ _spec.loader.exec_module(fuzz)
 CASE_SECONDS = 5.0
 # hypothesis examples per generator: about 300 in all
 CASES = {"mutate": 45, "truncate": 30, "insert_delete": 30, "resealed": 45, "forged_header": 70,
-         "forged_payload": 35, "forged_consistent": 45}
+         "forged_payload": 35, "forged_consistent": 45, "video": 60}
 # Smaller than the benchmark's bounds: these cases run the whole decoder, keep CI quick.
 GENERATORS = fuzz.GENERATORS | {
     "forged_consistent": partial(fuzz.gen_forged_consistent, max_tokens=64, max_pixels=1 << 18)}
@@ -89,6 +89,8 @@ def test_seed_file_round_trips(seed):
     """The generators start from a real file: it must decode, or every forged case is moot."""
     assert fuzz.check_case(seed.data) == "decoded"
     assert (seed.header.width, seed.header.height) == (64, 48)
+    assert fuzz.check_case(seed.video.data) == "decoded"
+    assert seed.video.header.kind == "video" and seed.video.header.extra["frames"] == 5
 
 
 def test_invalid_token_stream_is_a_format_error(seed):

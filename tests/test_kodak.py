@@ -20,7 +20,7 @@ def model():
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
 def test_kodak_tokens_survive_batched_encode_and_stepwise_decode(model, path):
     rgb, _ = codec._open(path)
-    tokens = model.tokenizer.encode(codec._to_tensor(rgb, model.tokenizer.stride))[0].numpy()
+    tokens = model.tokenizer.encode(codec.to_tensor(rgb, model.tokenizer.stride))[0].numpy()
     before = torch.get_num_threads()
     try:
         payloads, decoded = [], []

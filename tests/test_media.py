@@ -337,7 +337,7 @@ def test_atomic_write_bad_destinations(tmp_path):
     assert os.listdir(tmp_path) == ["d"]
 
 
-def test_video_files_get_a_clear_message():
+def test_video_files_are_not_images():
     clip = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "video", "tree.avi")
-    with pytest.raises(InputError, match="video is not supported yet"):
+    with pytest.raises(InputError, match="is a video, not an image"):
         load_image(clip)

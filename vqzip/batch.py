@@ -3,6 +3,8 @@ past bad files and report them at the end."""
 from __future__ import annotations
 
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,9 +25,12 @@ class Summary:
                 "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}}
 
 
-def plan(inputs: list[Path], out: Path | None, suffix: str, exts: set[str], recursive: bool) -> list[tuple[Path, Path]]:
+def plan(inputs: list[Path], out: Path | None, suffix: str | Callable[[Path], str], exts: set[str],
+         recursive: bool) -> list[tuple[Path, Path]]:
     """(source, destination) pairs. A folder input mirrors its tree under `out` (default: beside
-    the sources); a file input goes to `out` if that is a folder or a single-file target."""
+    the sources); a file input goes to `out` if that is a folder or a single-file target.
+    `suffix` is the destination's extension, or a function of the source that gives it."""
+    ext = suffix if callable(suffix) else (lambda _: suffix)
     jobs: list[tuple[Path, Path]] = []
     many = len(inputs) > 1 or any(p.is_dir() for p in inputs)
     if many and out is not None and out.exists() and not out.is_dir():
@@ -35,33 +40,53 @@ def plan(inputs: list[Path], out: Path | None, suffix: str, exts: set[str], recu
             files = sorted(src.rglob("*") if recursive else src.iterdir())
             for f in files:
                 if f.is_file() and f.suffix.lower() in exts:
-                    rel = f.relative_to(src).with_suffix(suffix)
-                    jobs.append((f, (out / rel) if out else f.with_suffix(suffix)))
+                    rel = f.relative_to(src).with_suffix(ext(f))
+                    jobs.append((f, (out / rel) if out else f.with_suffix(ext(f))))
         elif not src.exists():
             raise InputError(f"no such file: {src}")
         elif many:
-            jobs.append((src, (out / src.with_suffix(suffix).name) if out else src.with_suffix(suffix)))
+            name = src.with_suffix(ext(src)).name
+            jobs.append((src, (out / name) if out else src.with_suffix(ext(src))))
         else:
-            jobs.append((src, out if out is not None else src.with_suffix(suffix)))
+            jobs.append((src, out if out is not None else src.with_suffix(ext(src))))
     return jobs
 
 
-def run(jobs: list[tuple[Path, Path]], work: Callable[[Path, Path], dict], skip_fresh: bool,
-        label: str, show_progress: bool = True) -> Summary:
+def run(jobs: list[tuple[Path, Path]], work: Callable[[Path, Path, Callable[[], None]], dict], skip_fresh: bool,
+        label: str, show_progress: bool = True, workers: int = 1) -> Summary:
+    """work(src, dst, on_frame) for every job, `workers` at a time. on_frame advances the frame
+    counter of the progress display (video). Failures are collected, not raised."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    if workers < 1:
+        raise InputError(f"--jobs must be at least 1, not {workers}")
     s = Summary()
+    lock = threading.Lock()
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
                   TimeElapsedColumn(), disable=not (show_progress and sys.stderr.isatty())) as bar:
-        task = bar.add_task("", total=len(jobs), name="")
-        for src, dst in jobs:
-            bar.update(task, name=src.name)
+        files = bar.add_task("", total=len(jobs), name="files")
+        frames = bar.add_task("", total=None, name="video frames", visible=False)
+
+        def on_frame():
+            bar.update(frames, advance=1, visible=True)
+
+        def one(job):
+            src, dst = job
             if skip_fresh and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
-                s.skipped.append(str(dst))
+                result = ("skipped", str(dst))
             else:
                 try:
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                    s.done.append(work(src, dst))
+                    result = ("done", work(src, dst, on_frame))
                 except VqzipError as e:
-                    s.failed.append({"input": str(src), "error": str(e)})
-            bar.advance(task)
+                    result = ("failed", {"input": str(src), "error": str(e)})
+            with lock:
+                getattr(s, result[0]).append(result[1])
+            bar.advance(files)
+
+        if workers == 1:
+            for job in jobs:
+                one(job)
+        else:  # torch and the coders release the GIL, so threads overlap the heavy work
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(one, jobs))
     return s

@@ -78,7 +78,7 @@ def train_prior_cmd(
     minutes: float = typer.Option(10.0),
     d_model: int = typer.Option(256), n_layer: int = typer.Option(4), n_head: int = typer.Option(4),
     window: int = typer.Option(7, help="Attention radius in tokens."),
-    period: int = typer.Option(4, help="Coding schedule cell: period^2 steps per image (1, 2 or 4)."),
+    period: int = typer.Option(4, help="Coding schedule cell: period^2 steps per image (1, 2 or 4); 0 = raster order, one step per token (to measure the schedule's cost; too slow to code with)."),
     batch: int = typer.Option(16), crop: int = typer.Option(320), crops: int = typer.Option(2000),
     lr: float = typer.Option(1e-3), set_weights: str = typer.Option(""),
     init: Optional[Path] = typer.Option(None, help="Start from these prior weights (their architecture is used)."),
@@ -118,8 +118,15 @@ def _emit(obj, as_json: bool, text: str):
     typer.echo(json.dumps(obj, indent=2, default=str) if as_json else text)
 
 
+def _warn(result: dict):
+    if result.get("warning"):
+        typer.echo(f"warning: {result['warning']}", err=True)
+
+
 def _report(summary, as_json: bool, verb: str):
     d = summary.as_dict()
+    for r in d["done"]:
+        _warn(r)
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
     else:
@@ -131,35 +138,91 @@ def _report(summary, as_json: bool, verb: str):
         raise typer.Exit(1)
 
 
+def _frame_progress(label: str):
+    """A live frame counter for one video, as a context manager yielding on_frame."""
+    import contextlib
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def cm():
+        with Progress(SpinnerColumn(), TextColumn(label), TextColumn("{task.completed} frames"),
+                      TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("", total=None)
+            yield lambda: bar.advance(task)
+    return cm()
+
+
+def _encode_one(src: Path, dst: Path, on_frame, force, model, quality, device, bpp, gop, audio) -> dict:
+    from . import codec, video, video_io
+    if video_io.is_video(src):
+        if bpp is not None:
+            raise InputError(f"{src}: --bpp is for images; choose a video's quality with -q")
+        return video.encode_file(src, dst, force=force, model=model, quality=quality, device=device, gop=gop,
+                                 audio=audio, on_frame=on_frame)
+    return codec.encode_file(src, dst, force=force, model=model, quality=quality, device=device, bpp=bpp)
+
+
+def _is_video_vqz(src: Path) -> bool:
+    """From the header alone; an unreadable file counts as an image and fails later with its reason."""
+    from . import container
+    try:
+        with open(src, "rb") as f:
+            return container.read_header(f.read(64 * 1024), verify=False).kind == "video"
+    except (OSError, VqzipError):
+        return False
+
+
+def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixels) -> dict:
+    from . import codec, video
+    if _is_video_vqz(src):
+        return video.decode_file(src, dst, force=force, device=device, salvage=salvage, max_pixels=max_pixels,
+                                 on_frame=on_frame)
+    return codec.decode_file(src, dst, force=force, device=device, max_pixels=max_pixels)
+
+
+def _decoded_suffix(src: Path) -> str:
+    return ".mp4" if _is_video_vqz(src) else ".png"
+
+
 @app.command()
 def encode(
-    inputs: list[Path] = typer.Argument(..., help="Images, or folders of them."),
+    inputs: list[Path] = typer.Argument(..., help="Images, videos, or folders of them."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file, or folder for several inputs. Default: beside the input, .vqz."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Operating point (see `vqzip models`)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (full resolution unless -q is given)."),
-    bpp: Optional[float] = typer.Option(None, help="Size budget in bits per pixel: the best point whose file fits."),
+    bpp: Optional[float] = typer.Option(None, help="Images: size budget in bits per pixel; the best point whose file fits."),
+    gop: int = typer.Option(64, help="Videos: at most this many frames between key frames."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Videos: drop the audio track on purpose."),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Files coded at once in batch mode."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ):
-    """Compress images to .vqz files.
+    """Compress images and videos to .vqz files.
+
+    Videos (mp4 mkv webm avi mov m4v, animated gif) keep their frame rate, frame count and audio
+    (re-encoded to Opus). In batch mode, outputs newer than their source are skipped; failures are
+    listed at the end and the exit status is 1.
 
     [bold]Examples[/bold]
       vqzip encode photo.png                 [dim]# -> photo.vqz[/dim]
       vqzip encode photo.png -o small.vqz -q 2
       vqzip encode photo.png --bpp 0.05
-      vqzip encode shots/ -o packed/ -r --json
+      vqzip encode clip.mp4 -o clip.vqz --gop 32
+      vqzip encode footage/ -o packed/ -r --jobs 2 --json
     """
-    from . import batch, codec
+    from . import batch, video_io
+    opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio)
     try:
-        jobs = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS, recursive)
-        if len(jobs) == 1 and not inputs[0].is_dir():
-            r = codec.encode_file(*jobs[0], force=force, model=model, quality=quality, device=device, bpp=bpp)
+        plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | video_io.VIDEO_INPUT_EXTS, recursive)
+        if len(plan) == 1 and not inputs[0].is_dir():
+            with _frame_progress(f"encoding {plan[0][0].name}") as on_frame:
+                r = _encode_one(*plan[0], on_frame, **opts)
+            _warn(r)
             _emit(r, as_json, f"{r['output']}: {r['file_bytes']} bytes, {r['bpp']:.4f} bpp")
             return
-        s = batch.run(jobs, lambda a, b: codec.encode_file(a, b, force=force, model=model, quality=quality,
-                                                            device=device, bpp=bpp), not force, "encoding")
+        s = batch.run(plan, lambda a, b, f: _encode_one(a, b, f, **opts), not force, "encoding", workers=jobs)
     except VqzipError as e:
         _fail(str(e))
     _report(s, as_json, "encoded")
@@ -168,10 +231,13 @@ def encode(
 @app.command()
 def decode(
     inputs: list[Path] = typer.Argument(..., help=".vqz files, or folders of them."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output image (format from its extension: png, jpg, webp, bmp, tif) or folder. Default: beside the input, .png."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder. Images: png, jpg, webp, bmp, tif; videos: mp4, mov, m4v (x264), mkv (FFV1, exact frames), webm (VP9), avi, gif. Default: beside the input, .png or .mp4."),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    recursive: bool = typer.Option(False, "--recursive", "-r"),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Files decoded at once in batch mode."),
+    salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse, before any work, files whose image or frame is larger (default 100,000,000). Decoding time grows with the declared size, so a service decoding untrusted files should set its own bound."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ):
     """Decompress .vqz files.
@@ -179,16 +245,26 @@ def decode(
     [bold]Examples[/bold]
       vqzip decode photo.vqz                 [dim]# -> photo.png[/dim]
       vqzip decode photo.vqz -o photo.webp
+      vqzip decode clip.vqz -o clip.mkv      [dim]# lossless FFV1 of the decoded frames[/dim]
       vqzip decode packed/ -o restored/ -r
+      vqzip decode damaged.vqz -o rescued.mp4 --salvage
+      vqzip decode untrusted.vqz --max-pixels 4000000
     """
-    from . import batch, codec
+    from . import batch
     try:
-        jobs = batch.plan(inputs, output, ".png", {".vqz"}, recursive)
-        if len(jobs) == 1 and not inputs[0].is_dir():
-            r = codec.decode_file(*jobs[0], force=force, device=device)
-            _emit(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {r['mode']}")
+        plan = batch.plan(inputs, output, _decoded_suffix, {".vqz"}, recursive)
+        if len(plan) == 1 and not inputs[0].is_dir():
+            with _frame_progress(f"decoding {plan[0][0].name}") as on_frame:
+                r = _decode_one(*plan[0], on_frame, force=force, device=device, salvage=salvage,
+                                max_pixels=max_pixels)
+            _warn(r)
+            what = f"{r['frames']} frames at {r['fps']} fps" if "frames" in r else r["mode"]
+            _emit(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {what}")
             return
-        s = batch.run(jobs, lambda a, b: codec.decode_file(a, b, force=force, device=device), not force, "decoding")
+        s = batch.run(plan, lambda a, b, f: _decode_one(a, b, f, force=force, device=device, salvage=salvage,
+                                                               max_pixels=max_pixels),
+                      not force, "decoding",
+                      workers=jobs)
     except VqzipError as e:
         _fail(str(e))
     _report(s, as_json, "decoded")
@@ -197,15 +273,14 @@ def decode(
 @app.command()
 def info(file: Path = typer.Argument(..., help="A .vqz file."),
          as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    """Show what a .vqz file holds: model, sizes, and bits saved by the prior.
+    """Show what a .vqz file holds: model, sizes, and bits saved by the prior (for a video: frame
+    rate, frames, and bits per key and per predicted frame).
 
     [bold]Example[/bold]: vqzip info photo.vqz --json
     """
-    from . import codec
+    from . import codec, media
     try:
-        if not file.is_file():
-            raise InputError(f"no such file: {file}")
-        d = codec.info(file.read_bytes())
+        d = codec.info(media.read_input(file))
     except VqzipError as e:
         _fail(str(e))
     lines = [f"{k}: {v}" for k, v in d.items()]

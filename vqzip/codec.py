@@ -21,14 +21,14 @@ def scaled_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _to_tensor(img: Image.Image, stride: int) -> torch.Tensor:
+def to_tensor(img: Image.Image, stride: int) -> torch.Tensor:
     """RGB image -> (1, 3, H', W') in [-1, 1], padded by edge replication to multiples of stride."""
     x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
     ph, pw = -x.shape[2] % stride, -x.shape[3] % stride
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
-def _to_image(x: torch.Tensor, width: int, height: int) -> Image.Image:
+def to_image(x: torch.Tensor, width: int, height: int) -> Image.Image:
     arr = ((x[0, :, :height, :width].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
     return Image.fromarray(arr.permute(1, 2, 0).numpy())
 
@@ -69,17 +69,24 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device) -> by
     tok = m.tokenizer.to(dev)
     w, h = scaled_size(rgb.width, rgb.height, point.scale)
     img = rgb if (w, h) == rgb.size else rgb.resize((w, h), Image.LANCZOS)
-    tokens = tok.encode(_to_tensor(img, tok.stride).to(dev))[0].cpu().numpy()
-    payload = encode_tokens(m.prior, tokens)
+    tokens = tok.encode(to_tensor(img, tok.stride).to(dev))[0].cpu().numpy()
+    return pack_tokens(tokens, point, rgb.width, rgb.height, info)
+
+
+def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info: dict | None = None) -> bytes:
+    """A .vqz image of a token grid: the lossless stage alone (also how video frames are
+    measured against independent images)."""
+    m = get_model(point.model)
+    info = info or {"mode": "RGB", "bit_depth": 8, "alpha": False}
     header = container.Header(
-        kind="image", model_id=point.model, weights_hash=m.weights_hash, width=rgb.width, height=rgb.height,
+        kind="image", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
         mode=info["mode"][:container.MAX_MODE_BYTES], bit_depth=info["bit_depth"],
         grid_h=tokens.shape[0], grid_w=tokens.shape[1], scale_num=point.scale.numerator,
         scale_den=point.scale.denominator, extra={"alpha": True} if info["alpha"] else {})
-    return container.pack(header, payload)
+    return container.pack(header, encode_tokens(m.prior, tokens))
 
 
-def _model_for(header: container.Header) -> Model:
+def model_for(header: container.Header) -> Model:
     m = get_model(header.model_id)
     if m.weights_hash != header.weights_hash:
         raise ModelError(f"this file was made by a different version of model {header.model_id!r} "
@@ -87,24 +94,27 @@ def _model_for(header: container.Header) -> Model:
     return m
 
 
-def check_header(header: container.Header, stride: int) -> tuple[int, int]:
+def check_header(header: container.Header, stride: int, max_pixels: int | None = None) -> tuple[int, int]:
     """The coded size, after checking that the header is one this codec could have written:
-    a forged header must not make the decoder allocate or loop beyond what the image needs."""
-    if header.width * header.height > media.MAX_PIXELS:
+    a forged header must not make the decoder allocate or loop beyond what the image needs.
+    Decoding work grows with the declared size, so a service can bound it with `max_pixels`
+    (default media.MAX_PIXELS)."""
+    limit = media.MAX_PIXELS if max_pixels is None else max_pixels
+    if header.width * header.height > limit:
         raise FormatError(f"file declares a {header.width}x{header.height} image, over the "
-                          f"{media.MAX_PIXELS}-pixel limit")
+                          f"{limit}-pixel limit")
     w, h = scaled_size(header.width, header.height, Fraction(header.scale_num, header.scale_den))
     if (header.grid_h, header.grid_w) != (math.ceil(h / stride), math.ceil(w / stride)):
         raise FormatError("file is corrupted (token grid does not match the image size)")
     return w, h
 
 
-def _decode_tokens(data: bytes):
+def _decode_tokens(data: bytes, max_pixels: int | None = None):
     header, payload = container.unpack(data)
     if header.kind != "image":
         raise FormatError(f"this is a {header.kind} file, not an image")
-    m = _model_for(header)
-    size = check_header(header, m.tokenizer.stride)
+    m = model_for(header)
+    size = check_header(header, m.tokenizer.stride, max_pixels)
     return header, m, size, decode_tokens(m.prior, header.grid_h, header.grid_w, payload)
 
 
@@ -114,12 +124,13 @@ def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
     return header, tokens
 
 
-def decode(data: bytes, device: str = "auto") -> Image.Image:
-    """.vqz bytes -> PIL image with the original's size and mode family."""
-    header, m, (w, h), tokens = _decode_tokens(data)
+def decode(data: bytes, device: str = "auto", max_pixels: int | None = None) -> Image.Image:
+    """.vqz bytes -> PIL image with the original's size and mode family. A file declaring more
+    than `max_pixels` (default media.MAX_PIXELS) is refused before any work."""
+    header, m, (w, h), tokens = _decode_tokens(data, max_pixels)
     dev = pick_device(device)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
-    img = _to_image(x, w, h)
+    img = to_image(x, w, h)
     if (w, h) != (header.width, header.height):
         img = img.resize((header.width, header.height), Image.LANCZOS)
     return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
@@ -128,6 +139,9 @@ def decode(data: bytes, device: str = "auto") -> Image.Image:
 def info(data: bytes) -> dict:
     """What `vqzip info` shows: the header, sizes and how much the prior saved."""
     header, payload = container.unpack(data)
+    if header.kind == "video":
+        from . import video  # video imports this module
+        return video.info(data)
     out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
     out["bpp"] = len(data) * 8 / (header.width * header.height)
     try:
@@ -147,14 +161,9 @@ def encode_file(src: Path, dst: Path, force: bool = False, **kw) -> dict:
     return info(data) | {"input": str(src), "output": str(dst)}
 
 
-def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto") -> dict:
+def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto",
+                max_pixels: int | None = None) -> dict:
     media.refuse_overwrite(dst, force)
-    try:
-        data = Path(src).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"no such file: {src}") from None
-    except IsADirectoryError:
-        raise InputError(f"{src}: is a directory") from None
-    img = decode(data, device)
+    img = decode(media.read_input(src), device, max_pixels)
     media.save_image(img, dst, force)
     return {"input": str(src), "output": str(dst), "width": img.width, "height": img.height, "mode": img.mode}

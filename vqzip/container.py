@@ -181,9 +181,11 @@ def _parse(data: bytes, verify: bool) -> tuple[Header, int, int]:
     return header, start, payload_len
 
 
-def unpack(data: bytes) -> tuple[Header, bytes]:
-    """Parse a whole .vqz file. Raises FormatError, and nothing else, for any bad input."""
-    header, start, payload_len = _parse(data, verify=True)
+def unpack(data: bytes, verify: bool = True) -> tuple[Header, bytes]:
+    """Parse a whole .vqz file. Raises FormatError, and nothing else, for any bad input. With
+    verify=False a damaged file is taken as it is: only the header must be sound, and the payload
+    is whatever of it the file holds (for salvaging what a damaged video still has)."""
+    header, start, payload_len = _parse(data, verify)
     return header, data[start:start + payload_len]
 
 

@@ -12,7 +12,31 @@ from .errors import FormatError
 from .exact import ExactPrior
 
 TILE = 64
-_FAMILY = constriction.stream.model.Categorical(perfect=False)
+FAMILY = constriction.stream.model.Categorical(perfect=False)
+
+
+def new_encoder():
+    return constriction.stream.queue.RangeEncoder()
+
+
+def finish(enc) -> bytes:
+    return enc.get_compressed().astype("<u4").tobytes()  # little-endian words on every machine
+
+
+def new_decoder(data: bytes):
+    if len(data) % 4:
+        raise FormatError("file is corrupted (payload is not a whole number of 32-bit words)")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+
+
+def decode_symbols(dec, freqs: np.ndarray) -> np.ndarray:
+    """One symbol per row of `freqs` (unnormalized integer probabilities)."""
+    try:
+        return dec.decode(FAMILY, freqs.astype(np.float64)).astype(np.int64)
+    # constriction asserts on payload words that no encoder could have written (found by
+    # benchmarks/fuzz.py): a corrupted file, not a bug
+    except AssertionError:
+        raise FormatError("file is corrupted (payload is not a valid token stream)") from None
 
 
 def _tiles(h: int, w: int):
@@ -23,37 +47,27 @@ def _tiles(h: int, w: int):
 
 def encode_tokens(prior: ExactPrior, tokens: np.ndarray) -> bytes:
     """(h, w) int tokens -> compressed bytes."""
-    enc = constriction.stream.queue.RangeEncoder()
+    enc = new_encoder()
     lo_bits = prior.cfg.lo_bits
     for ys, xs in _tiles(*tokens.shape):
         flat = np.ascontiguousarray(tokens[ys, xs]).reshape(-1).astype(np.int64)
 
         def code(part, pos, freqs):
             sym = flat[pos] >> lo_bits if part == "hi" else flat[pos] & ((1 << lo_bits) - 1)
-            enc.encode(sym.astype(np.int32), _FAMILY, freqs.astype(np.float64))
+            enc.encode(sym.astype(np.int32), FAMILY, freqs.astype(np.float64))
             return sym
 
         # the encoder knows every token, so it takes the batched pass; decode_tokens walks the
         # schedule step by step and gets the same tables (see ExactPrior.run_batched)
         prior.run_batched(flat.reshape(-1, xs.stop - xs.start), code)
-    return enc.get_compressed().astype("<u4").tobytes()  # little-endian words on every machine
+    return finish(enc)
 
 
 def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes) -> np.ndarray:
     """Inverse of encode_tokens for an h x w grid."""
-    if len(data) % 4:
-        raise FormatError("file is corrupted (payload is not a whole number of 32-bit words)")
-    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+    dec = new_decoder(data)
     out = np.zeros((h, w), np.int64)
-
-    def code(part, pos, freqs):
-        try:
-            return dec.decode(_FAMILY, freqs.astype(np.float64)).astype(np.int64)
-        # constriction asserts on payload words that no encoder could have written (found by
-        # benchmarks/fuzz.py): a corrupted file, not a bug
-        except AssertionError:
-            raise FormatError("file is corrupted (payload is not a valid token stream)") from None
-
     for ys, xs in _tiles(h, w):
-        out[ys, xs] = prior.run(ys.stop - ys.start, xs.stop - xs.start, code).numpy()
+        grid = prior.run(ys.stop - ys.start, xs.stop - xs.start, lambda part, pos, freqs: decode_symbols(dec, freqs))
+        out[ys, xs] = grid.numpy()
     return out

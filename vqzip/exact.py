@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .prior import TokenPrior, group_map, window_offsets
+from .prior import TokenPrior, group_map, query_ids, window_offsets
 
 A = 10                 # fractional bits of activations
 CLAMP = 2 ** 22 - 1    # |activation| <= 4096.0: keeps q.k sums of 64 terms under 2^53
@@ -236,15 +236,17 @@ class ExactPrior:
         groups, nb_all, _, (kb, vb) = self._layout(h, w)
         known = torch.zeros(h * w + 1, dtype=torch.bool, device=self.device)
         tokens = torch.zeros(h * w, dtype=torch.int64, device=self.device)
-        for g in range(cfg.groups):
+        n_groups = int(groups.max()) + 1
+        for g in range(n_groups):
             pos = (groups == g).nonzero().squeeze(1)
             if len(pos) == 0:
                 continue
             nb = nb_all[pos]
-            n = self._query_stream(self.query[g].expand(len(pos), -1).clone(), nb, known[nb], kb, vb)
+            q = self.query[query_ids(groups[pos], cfg.period)]
+            n = self._query_stream(q, nb, known[nb], kb, vb)
             hi, lo = self._code_group(n, pos, code)
             tokens[pos] = (hi << cfg.lo_bits) | lo
-            if g < cfg.groups - 1:
+            if g < n_groups - 1:
                 known[pos] = True
                 self._content_stream(self.emb_hi[hi] + self.emb_lo[lo], pos, nb, known[nb], kb, vb)
         return tokens.view(h, w).cpu()
@@ -258,12 +260,13 @@ class ExactPrior:
         t = torch.as_tensor(tokens, dtype=torch.int64, device=self.device).reshape(-1)
         hi_all, lo_all = t >> cfg.lo_bits, t & ((1 << cfg.lo_bits) - 1)
         groups, nb, inside, (kb, vb) = self._layout(h, w)
-        g_nb = torch.cat([groups, groups.new_tensor([cfg.groups])])[nb]
+        g_nb = torch.cat([groups, groups.new_tensor([h * w])])[nb]  # the missing-neighbour slot: after everything
         every = torch.arange(h * w, device=self.device)
         self._content_stream(self.emb_hi[hi_all] + self.emb_lo[lo_all], every, nb,
                              inside & (g_nb <= groups[:, None]), kb, vb)
-        n = self._query_stream(self.query[groups], nb, inside & (g_nb < groups[:, None]), kb, vb)
-        for g in range(cfg.groups):
+        n = self._query_stream(self.query[query_ids(groups, cfg.period)], nb, inside & (g_nb < groups[:, None]),
+                               kb, vb)
+        for g in range(int(groups.max()) + 1):
             pos = (groups == g).nonzero().squeeze(1)
             if len(pos):
                 self._code_group(n[pos], pos, lambda part, p, f: code(part, p, f))

@@ -77,19 +77,11 @@ def load_image(path) -> tuple[Image.Image, dict]:
     """
     path = Path(path)
     if path.suffix.lower() in VIDEO_EXTS and path.is_file():
-        raise InputError(f"{path}: video is not supported yet; vqzip encodes still images")
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not an image") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or _one_line(e)})") from None
-    with f:
-        if os.fstat(f.fileno()).st_size == 0:
-            raise InputError(f"{path}: empty file")
-        return _decode(f, path)
+        raise InputError(f"{path}: is a video, not an image (encode it with vqzip.video.encode_file)")
+    data = read_input(path, ", not an image")
+    if not data:
+        raise InputError(f"{path}: empty file")
+    return _decode(io.BytesIO(data), path)
 
 
 def _decode(f, path: Path) -> tuple[Image.Image, dict]:
@@ -166,6 +158,19 @@ def save_image(img: Image.Image, path, force: bool = False) -> None:
     except (OSError, ValueError) as e:  # e.g. larger than the format allows
         raise InputError(f"{path}: cannot write as {fmt} ({_one_line(e)})") from None
     atomic_write_bytes(path, buf.getvalue(), force)
+
+
+def read_input(path, what: str = "") -> bytes:
+    """The bytes of an input file, or an InputError that says why not (`what` ends the message
+    for a folder, e.g. ", not an image")."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory{what}") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or _one_line(e)})") from None
 
 
 def refuse_overwrite(path, force: bool) -> None:

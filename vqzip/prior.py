@@ -3,7 +3,8 @@
 Tokens are coded in a fixed parallel schedule rather than raster order: the grid is cut into
 period x period cells and position (y, x) belongs to group schedule[y % p][x % p]; all tokens of a
 group are coded together, conditioned on the groups before it. With period 4 that is 16 network
-steps per image instead of one per token.
+steps per image instead of one per token. Period 0 is raster order, one token per step: too slow
+to code with, it exists to measure what the parallel schedule costs in bits.
 
 Two streams, as in XLNet: the *content* stream embeds known tokens and attends to tokens of its
 own and earlier groups; the *query* stream holds no token, only "which group am I", and attends to
@@ -40,7 +41,7 @@ class PriorConfig:
     n_head: int = 4
     mlp_ratio: int = 3
     window: int = 7        # attention radius in tokens
-    period: int = 4        # schedule cell size; groups = period**2
+    period: int = 4        # schedule cell size; groups = period**2 (0: raster order)
 
     @property
     def lo_bits(self) -> int:
@@ -52,7 +53,8 @@ class PriorConfig:
 
     @property
     def groups(self) -> int:
-        return self.period ** 2
+        """Query embeddings: one per group of the schedule; raster order needs just one."""
+        return self.period ** 2 if self.period else 1
 
     def to_dict(self):
         return asdict(self)
@@ -60,9 +62,17 @@ class PriorConfig:
 
 def group_map(h: int, w: int, period: int) -> torch.Tensor:
     """Group id of each grid position, (h, w) int64."""
+    if period == 0:
+        return torch.arange(h * w).view(h, w)
     sched = torch.tensor(SCHEDULES[period])
     ys, xs = torch.arange(h) % period, torch.arange(w) % period
     return sched[ys[:, None], xs[None, :]]
+
+
+@lru_cache(maxsize=32)
+def query_ids(groups: torch.Tensor, period: int) -> torch.Tensor:
+    """Which query embedding each position uses."""
+    return groups if period else torch.zeros_like(groups)
 
 
 @lru_cache(maxsize=32)
@@ -124,7 +134,7 @@ class TokenPrior(nn.Module):
         bias_idx, allowed, g = self.layout(h, w, tokens.device)
         hi, lo = self.split(tokens.reshape(B, n))
         content = self.emb_hi(hi) + self.emb_lo(lo)
-        query = self.query(g).expand(B, n, -1)
+        query = self.query(query_ids(g, self.cfg.period)).expand(B, n, -1)
         x = torch.cat([content, query], 1)
         for blk in self.blocks:
             x = blk(x, bias_idx, allowed)

@@ -1,13 +1,13 @@
 """The video part of ``vqzip bench``: classic video codecs on one clip at matched rates.
 
-:func:`run_video_bench` decodes a clip with PyAV (frames as RGB ``uint8``, frame rate kept
-as a :class:`fractions.Fraction`), then for every codec runs a CRF sweep, encoding in
-memory with PyAV codec contexts (raw bitstream, no container) and decoding back:
+:func:`run_video_bench` decodes a clip with :mod:`vqzip.video_io` (frames as RGB ``uint8``,
+frame rate kept as a :class:`fractions.Fraction`), then for every codec runs a CRF sweep,
+encoding in memory with PyAV codec contexts (raw bitstream, no container) and decoding back:
 
 - ``x264``  -- ``libx264``, preset medium, CRF 45/38/32/26;
 - ``x265``  -- ``libx265``, preset medium, CRF 45/38/32/26, without its options SEI (info=0);
 - ``av1``   -- ``libsvtav1`` (SVT-AV1), preset 8, CRF 63/55/45/35;
-- ``vqzip`` -- not run: video coding is not built yet (issue 4).
+- ``vqzip`` -- :mod:`vqzip.video` at quality levels 1-5 (the whole .vqz file is counted).
 
 All encoders get ``yuv420p`` with even dimensions (edge-padded, cropped back after
 decoding). Per point: achieved kbps = bitstream bytes * 8 / duration / 1000 (duration =
@@ -36,6 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..media import VIDEO_EXTS
+from ..video_io import is_video, probe, read_frames
 from . import metrics as M
 from .bdrate import bd_rate_info
 from .codecs import ffmpeg_encoder_status, first_ffmpeg_codec
@@ -44,7 +46,6 @@ from .runner import _fmt, _how
 __all__ = [
     "VIDEO_EXTS",
     "VIDEO_CODECS",
-    "VQZIP_VIDEO_REASON",
     "is_video",
     "read_clip",
     "vmaf_status",
@@ -54,10 +55,8 @@ __all__ = [
     "format_video_table",
 ]
 
-VIDEO_EXTS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
 VIDEO_CODECS = ("x264", "x265", "av1", "vqzip")
 VIDEO_ANCHOR = "x264"
-VQZIP_VIDEO_REASON = "vqzip video coding is not built yet (issue 4)"
 CSV_FIELDS = [
     "clip", "width", "height", "n_frames", "fps", "codec", "setting", "bytes", "kbps", "bpp",
     "psnr", "ms_ssim", "ms_ssim_method", "vmaf", "enc_s", "dec_s",
@@ -84,33 +83,15 @@ _SPECS = {
                         "H.265 via libx265, preset medium, CRF sweep"),
     "av1": _VideoCodec("av1", "libsvtav1", ("libdav1d", "av1", "libaom-av1"), "crf", [63, 55, 45, 35],
                        {"preset": "8"}, "AV1 via SVT-AV1, preset 8, CRF sweep"),
+    "vqzip": _VideoCodec("vqzip", "vqzip", (), "q", [1, 2, 3, 4, 5], {},
+                         "vqzip video: key frames by the exact image prior, the rest by the temporal model"),
 }
 
 
-def is_video(path: str | os.PathLike) -> bool:
-    """True for a file whose extension is one of :data:`VIDEO_EXTS`."""
-    p = Path(path)
-    return p.suffix.lower() in VIDEO_EXTS and p.is_file()
-
-
 def read_clip(path: str | os.PathLike, max_frames: int | None = None) -> tuple[list[np.ndarray], Fraction]:
-    """Decode ``path`` with PyAV: ``(frames as HxWx3 uint8 RGB, frame rate as Fraction)``."""
-    import av
-
-    frames: list[np.ndarray] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = Fraction(rate) if rate else Fraction(25)
-        if fps <= 0:
-            fps = Fraction(25)
-        for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    if not frames:
-        raise ValueError(f"no video frames decoded from {path}")
-    return frames, fps
+    """Decode ``path``: ``(frames as HxWx3 uint8 RGB, frame rate as Fraction)``. A bad clip
+    raises :class:`vqzip.errors.InputError`."""
+    return list(read_frames(path, max_frames)), probe(path).fps
 
 
 def _pad_even(a: np.ndarray) -> np.ndarray:
@@ -122,6 +103,9 @@ def _pad_even(a: np.ndarray) -> np.ndarray:
 
 
 def _encoder_available(spec: _VideoCodec) -> tuple[bool, str]:
+    if spec.name == "vqzip":
+        from ..zoo import list_points
+        return (True, "") if list_points() else (False, "no vqzip models installed")
     ok, reason = ffmpeg_encoder_status(spec.encoder)
     if ok and first_ffmpeg_codec(spec.decoders, "r") is None:
         return False, f"no decoder among {', '.join(spec.decoders)}"
@@ -137,6 +121,8 @@ def _decoder_name(spec: _VideoCodec) -> str:
 
 def _roundtrip(spec: _VideoCodec, frames: list[np.ndarray], fps: Fraction, value: int):
     """Encode ``frames`` in memory and decode them back: (bytes, decoded RGB frames, enc_s, dec_s)."""
+    if spec.name == "vqzip":
+        return _vqzip_roundtrip(frames, fps, value)
     import av
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only on stderr
@@ -175,6 +161,18 @@ def _roundtrip(spec: _VideoCodec, frames: list[np.ndarray], fps: Fraction, value
     if len(out) != len(frames):
         raise RuntimeError(f"decoded {len(out)} frames, expected {len(frames)}")
     return n_bytes, out, t_enc, t_dec
+
+
+def _vqzip_roundtrip(frames: list[np.ndarray], fps: Fraction, quality: int):
+    from .. import video
+    from ..zoo import resolve
+    h, w = frames[0].shape[:2]
+    t0 = time.perf_counter()
+    data = video.encode_frames(frames, w, h, fps, resolve(None, quality))
+    t_enc = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = list(video.decode_frames(video.parse(data)))
+    return len(data), out, t_enc, time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- VMAF
@@ -288,8 +286,7 @@ def run_video_bench(
     Args:
         path: a video file PyAV can read.
         codecs: any of ``x264``, ``x265``, ``av1``, ``vqzip``; unknown names raise ValueError,
-            codecs whose encoder is missing are skipped with a note, ``vqzip`` is always
-            skipped (:data:`VQZIP_VIDEO_REASON`).
+            codecs whose encoder is missing are skipped with a note.
         max_frames: decode at most this many frames (``None``: the whole clip).
         out_dir: if given, write ``video_points.csv``, ``video_summary.json``, ``video_rd.png``.
         progress: rich progress bar on stderr over codec x setting.
@@ -329,12 +326,6 @@ def run_video_bench(
     codec_info: dict[str, dict] = {}
     active: list[_VideoCodec] = []
     for name in names:
-        if name == "vqzip":
-            codec_info[name] = {"available": False, "reason": VQZIP_VIDEO_REASON, "encoder": None,
-                                "description": "vqzip (images only for now)", "settings": []}
-            skipped.append({"kind": "codec", "name": name, "reason": VQZIP_VIDEO_REASON})
-            notes.append(f"skipped codec {name}: {VQZIP_VIDEO_REASON}")
-            continue
         spec = _SPECS[name]
         ok, reason = _encoder_available(spec)
         codec_info[name] = {"available": ok, "reason": reason, "encoder": spec.encoder,
@@ -434,9 +425,10 @@ def run_video_bench(
     if ffmpeg:
         how["versions"]["vmaf_ffmpeg"] = _ffmpeg_version(ffmpeg)
     how["notes"] = [
-        "kbps = bitstream bytes * 8 / (frames / fps) / 1000; raw encoder packets, no container",
+        "kbps = bitstream bytes * 8 / (frames / fps) / 1000; raw encoder packets, no container "
+        "(vqzip: the whole .vqz file, header and GOP framing included)",
         "bpp = bits per pixel per frame; metrics are per-frame means over the clip, RGB, "
-        "after yuv420p coding (even-padded, cropped back)",
+        "after yuv420p coding (even-padded, cropped back; vqzip codes RGB directly)",
         "PSNR: RGB, identical frames capped at 100 dB; MS-SSIM falls back to SSIM below 161 px",
         "VMAF: libvmaf default model via imageio_ffmpeg's ffmpeg, on RGB frames converted to yuv420p",
         f"BD-rate: PCHIP of log-kbps vs quality, overlapping range; MS-SSIM in dB; anchor {VIDEO_ANCHOR}; "

@@ -1,0 +1,361 @@
+"""Video: frames -> tokens -> groups of pictures (GOPs) -> one .vqz file, and back.
+
+Frames are tokenized by the image tokenizer, one by one, so a video frame is reconstructed exactly
+as the same frame coded as an image would be; only the lossless stage differs. The payload of a
+video file (after the usual VQZ1 header, kind "video") is
+
+    audio length u32, CRC32 of the audio u32, audio bytes (Opus in Ogg from video_io, or nothing)
+    one chunk per GOP: b"VQG1", first frame u32, frame count u16, body length u32,
+                       CRC32 of those and the body u32, body
+        body: per frame, type u8 (0 key, 1 predicted), length u32, coded tokens
+
+A key frame is coded on its own by the image prior; the others against the previous frame's
+tokens (temporal.py). Every GOP starts with a key frame and restarts the temporal model, so a GOP
+decodes without the ones before it (seeking), and damage stays inside its GOP: each chunk has its
+own CRC and a marker to find the next one by, which is what `parse(salvage=True)` uses. The
+encoder also starts a GOP where a predicted frame would cost more than a key frame (scene cuts).
+
+Frames stream through in batches of BATCH, so memory does not grow with the clip's length; only
+the compressed bytes (about a kilobyte a frame) are kept until the file is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import struct
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import container, media, video_io
+from .codec import check_header, model_for, scaled_size, to_image, to_tensor
+from .devices import pick_device
+from .entropy import decode_tokens, encode_tokens
+from .errors import FormatError, InputError
+from .temporal import TemporalState, decode_predicted, encode_predicted
+from .zoo import Point, get_model, resolve
+
+GOP = 64                  # frames per group of pictures, unless a scene cut starts one sooner
+BATCH = 8                 # frames per tokenizer call
+KEY_SHARE = 0.6           # a predicted frame above this share of the raw index bits becomes a key frame
+MAX_FRAMES = 1 << 24
+KEY, PREDICTED = 0, 1
+_AUDIO = struct.Struct("<II")    # length, CRC32
+_GOP_MAGIC = b"VQG1"
+_CHUNK = struct.Struct("<4sIHI")  # marker, first frame, frame count, body length
+_CRC = struct.Struct("<I")
+_FRAME = struct.Struct("<BI")     # frame type, length
+
+
+def _batches(items: Iterable, n: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev) -> Iterator[np.ndarray]:
+    for batch in _batches(frames, BATCH):
+        imgs = [Image.fromarray(f) for f in batch]
+        if imgs[0].size != size:
+            imgs = [im.resize(size, Image.LANCZOS) for im in imgs]
+        yield from tok.encode(torch.cat([to_tensor(im, tok.stride) for im in imgs]).to(dev)).cpu().numpy()
+
+
+def _chunk(first: int, frames: list[tuple[int, bytes]]) -> bytes:
+    body = b"".join(_FRAME.pack(kind, len(data)) + data for kind, data in frames)
+    head = _CHUNK.pack(_GOP_MAGIC, first, len(frames), len(body))
+    return head + _CRC.pack(zlib.crc32(head + body)) + body
+
+
+def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, point: Point,
+                  device: str = "auto", gop: int = GOP, audio: bytes | None = None,
+                  on_frame: Callable[[], None] | None = None) -> bytes:
+    """Compress H x W x 3 uint8 RGB frames (all width x height) to the bytes of a .vqz video."""
+    if not 1 <= gop <= 0xFFFF:
+        raise InputError(f"--gop must be between 1 and 65535, not {gop}")
+    if not (0 < fps.numerator < 1 << 31 and fps.denominator < 1 << 31):
+        raise InputError(f"unsupported frame rate {fps}")
+    dev = pick_device(device)
+    m = get_model(point.model)
+    tok = m.tokenizer.to(dev)
+    bits = m.prior.cfg.token_bits
+    chunks: list[bytes] = []
+    current: list[tuple[int, bytes]] = []
+    prev = state = None
+    count = 0
+    for tokens in _tokenize(frames, tok, scaled_size(width, height, point.scale), dev):
+        data = None
+        if prev is not None and len(current) < gop:
+            data = encode_predicted(prev, tokens, state)
+            if len(data) * 8 > KEY_SHARE * bits * tokens.size:
+                data = None
+        if data is None:
+            if current:
+                chunks.append(_chunk(count - len(current), current))
+            current, state = [(KEY, encode_tokens(m.prior, tokens))], TemporalState(bits)
+        else:
+            current.append((PREDICTED, data))
+        prev, count = tokens, count + 1
+        if count > MAX_FRAMES:
+            raise InputError(f"the clip has more than {MAX_FRAMES} frames")
+        if on_frame:
+            on_frame()
+    if count == 0:
+        raise InputError("the clip has no frames")
+    chunks.append(_chunk(count - len(current), current))
+    audio = audio or b""
+    header = container.Header(
+        kind="video", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
+        mode="RGB", bit_depth=8, grid_h=prev.shape[0], grid_w=prev.shape[1],
+        scale_num=point.scale.numerator, scale_den=point.scale.denominator,
+        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop})
+    return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks))
+
+
+@dataclass
+class Parsed:
+    header: container.Header
+    fps: Fraction
+    frames: int
+    audio: bytes
+    gops: list[tuple[int, list[tuple[int, bytes]]]]   # (first frame, [(frame type, coded tokens)])
+    lost: list[tuple[int, int]]                       # [start, stop) frames a salvage skipped between intact GOPs
+    ends_at: int = 0                                  # frames the file holds up to its last intact GOP
+    audio_lost: bool = False                          # a salvage dropped damaged audio
+
+
+def _corrupt(why: str) -> FormatError:
+    return FormatError(f"file is corrupted ({why})")
+
+
+def parse(data: bytes, salvage: bool = False) -> Parsed:
+    """Split a .vqz video into its parts, checking every declared length and count first. With
+    `salvage`, a damaged file gives every GOP that is still intact (and the audio if it is),
+    `lost` names the frames skipped between them and `ends_at` where the last one ends; only a
+    damaged header is fatal. A salvage never invents more frames than the skipped bytes could
+    have held, so a forged frame count cannot make it fill out a huge video."""
+    try:
+        header, payload = container.unpack(data, verify=not salvage)
+    except FormatError as e:
+        if not salvage and ("corrupted" in str(e) or "truncated" in str(e)) and _video_header(data):
+            raise FormatError(f"{e}; --salvage decodes the GOPs that are intact") from None
+        raise
+    if header.kind != "video":
+        raise FormatError(f"this is an {header.kind} file, not a video")
+    x = header.extra
+    fps, frames = x.get("fps"), x.get("frames")
+    if not (isinstance(fps, list) and len(fps) == 2 and all(type(v) is int and 0 < v < 1 << 31 for v in fps)):
+        raise _corrupt("bad frame rate")
+    if not (type(frames) is int and 1 <= frames <= MAX_FRAMES):
+        raise _corrupt("bad frame count")
+    audio, pos, audio_lost = _audio(payload, salvage)
+    gops, lost, seen = [], [], 0
+    while pos < len(payload) and seen < frames:
+        try:
+            first, gop, end = _gop(payload, pos, frames)
+            if first != seen:
+                raise _corrupt(f"GOP of frame {first} where frame {seen} was due")
+        except FormatError:
+            if not salvage:
+                raise
+            pos, first = _next_gop(payload, pos, seen, frames)
+            if first is None:
+                break
+            lost.append((seen, first))
+            seen = first
+            continue
+        gops.append((first, gop))
+        seen, pos = seen + len(gop), end
+    if pos < len(payload) and not salvage:
+        raise _corrupt(f"more frames than the {frames} declared")
+    if seen != frames and not salvage:
+        raise _corrupt(f"{seen} frames, {frames} declared")
+    if not gops:
+        raise _corrupt("no GOP is intact, nothing to salvage")
+    return Parsed(header, Fraction(*fps), frames, audio, gops, lost, seen, audio_lost)
+
+
+def _video_header(data: bytes) -> bool:
+    try:
+        return container.read_header(data, verify=False).kind == "video"
+    except FormatError:
+        return False
+
+
+def _audio(payload: bytes, salvage: bool) -> tuple[bytes, int, bool]:
+    """The audio bytes, where the GOPs start, and whether damaged audio was dropped (in a
+    salvage, past a damaged audio block the GOP search starts right after its length field)."""
+    if len(payload) < _AUDIO.size:
+        raise _corrupt("no audio block")
+    size, crc = _AUDIO.unpack_from(payload)
+    audio = payload[_AUDIO.size:_AUDIO.size + size]
+    if len(audio) == size and zlib.crc32(audio) == crc:
+        return audio, _AUDIO.size + size, False
+    if not salvage:
+        raise _corrupt("the audio fails its CRC" if len(audio) == size else "audio runs past the end")
+    return b"", _AUDIO.size, True
+
+
+def _gop(payload: bytes, pos: int, frames: int) -> tuple[int, list[tuple[int, bytes]], int]:
+    """(first frame, frames, end offset) of the GOP chunk at `pos`."""
+    head_end = pos + _CHUNK.size + _CRC.size
+    if head_end > len(payload):
+        raise _corrupt("GOP header runs past the end")
+    marker, first, count, size = _CHUNK.unpack_from(payload, pos)
+    if marker != _GOP_MAGIC:
+        raise _corrupt(f"no GOP marker at payload byte {pos}")
+    body = payload[head_end:head_end + size]
+    if len(body) != size:
+        raise _corrupt("GOP runs past the end")
+    (crc,) = _CRC.unpack_from(payload, pos + _CHUNK.size)
+    if zlib.crc32(payload[pos:pos + _CHUNK.size] + body) != crc:
+        raise _corrupt(f"the GOP of frame {first} fails its CRC")
+    gop = _frames(body, first)
+    if len(gop) != count or first + count > frames:
+        raise _corrupt(f"the GOP of frame {first} holds {len(gop)} frames, not {count}")
+    return first, gop, head_end + size
+
+
+def _next_gop(payload: bytes, damaged: int, seen: int, frames: int) -> tuple[int, int | None]:
+    """Offset and first frame of the next intact GOP after the damaged one at byte `damaged` that
+    continues the clip, or (end, None). Every frame takes at least a frame header, so a GOP further
+    on than the skipped bytes could reach is not believed."""
+    pos = payload.find(_GOP_MAGIC, damaged + 1)
+    while pos >= 0:
+        with contextlib.suppress(FormatError):
+            first, _, _ = _gop(payload, pos, frames)
+            if seen < first <= seen + (pos - damaged) // _FRAME.size + 1:
+                return pos, first
+        pos = payload.find(_GOP_MAGIC, pos + 1)
+    return len(payload), None
+
+
+def _frames(body: bytes, first: int) -> list[tuple[int, bytes]]:
+    out, pos = [], 0
+    while pos < len(body):
+        if pos + _FRAME.size > len(body):
+            raise _corrupt(f"frame {first + len(out)} header runs past its GOP")
+        kind, size = _FRAME.unpack_from(body, pos)
+        if kind != (PREDICTED if out else KEY):
+            raise _corrupt(f"frame {first + len(out)} has type {kind}")
+        data = body[pos + _FRAME.size:pos + _FRAME.size + size]
+        if len(data) != size:
+            raise _corrupt(f"frame {first + len(out)} runs past its GOP")
+        out.append((kind, data))
+        pos += _FRAME.size + size
+    if not out:
+        raise _corrupt(f"empty GOP at frame {first}")
+    return out
+
+
+def decode_tokens_of(p: Parsed, max_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, token grid) of every frame that the file holds, in order (the lossless part
+    of decoding)."""
+    m = model_for(p.header)
+    check_header(p.header, m.tokenizer.stride, max_pixels)
+    bits = m.prior.cfg.token_bits
+    for first, frames in p.gops:
+        state, prev = TemporalState(bits), None
+        for i, (kind, data) in enumerate(frames):
+            if kind == KEY:
+                prev = decode_tokens(m.prior, p.header.grid_h, p.header.grid_w, data)
+            else:
+                prev = decode_predicted(prev, data, state)
+            yield first + i, prev
+
+
+def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None) -> Iterator[np.ndarray]:
+    """The frames of a parsed video as H x W x 3 uint8 RGB arrays: p.ends_at of them, which is all
+    p.frames unless a salvage found the end missing. A frame lost to damage between intact GOPs
+    repeats the last good one (mid-grey before the first), so timing and audio stay in step."""
+    m = model_for(p.header)
+    w, h = check_header(p.header, m.tokenizer.stride, max_pixels)
+    dev = pick_device(device)
+    tok = m.tokenizer.to(dev)
+    last = np.full((p.header.height, p.header.width, 3), 128, np.uint8)
+    due = 0
+    for batch in _batches(decode_tokens_of(p, max_pixels), BATCH):
+        x = tok.decode(torch.from_numpy(np.stack([t for _, t in batch])).to(dev))
+        for j, (index, _) in enumerate(batch):
+            img = to_image(x[j:j + 1], w, h)
+            if (w, h) != (p.header.width, p.header.height):
+                img = img.resize((p.header.width, p.header.height), Image.LANCZOS)
+            while due < index:
+                yield last
+                due += 1
+            last = np.asarray(img)
+            yield last
+            due += 1
+
+
+def info(data: bytes) -> dict:
+    """What `vqzip info` shows for a video: the header, rates, and bits per key and predicted frame."""
+    p = parse(data)
+    kinds = [(kind, len(d)) for _, frames in p.gops for kind, d in frames]
+    key = [n for k, n in kinds if k == KEY]
+    pred = [n for k, n in kinds if k == PREDICTED]
+    seconds = p.frames / p.fps
+    out = container.describe(p.header) | {
+        "fps": str(p.fps), "frames": p.frames, "seconds": float(seconds), "file_bytes": len(data),
+        "kbps": len(data) * 8 / float(seconds) / 1000, "bpp": len(data) * 8 / (p.header.width * p.header.height * p.frames),
+        "gops": len(p.gops), "key_frames": len(key), "predicted_frames": len(pred),
+        "bits_per_key_frame": 8 * sum(key) / len(key),
+        "bits_per_predicted_frame": 8 * sum(pred) / len(pred) if pred else None,
+        "audio_bytes": len(p.audio)}
+    return out
+
+
+def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = None, quality: int | None = None,
+                device: str = "auto", gop: int = GOP, audio: bool = True,
+                on_frame: Callable[[], None] | None = None) -> dict:
+    media.refuse_overwrite(dst, force)  # before the work, not after
+    v = video_io.probe(src)
+    blob = video_io.extract_audio(src) if audio and v.has_audio else None
+    data = encode_frames(video_io.read_frames(src), v.width, v.height, v.fps, resolve(model, quality),
+                         device, gop, blob, on_frame)
+    media.atomic_write_bytes(dst, data, force)
+    out = info(data) | {"input": str(src), "output": str(dst)}
+    # A cut Matroska or AVI file decodes without an error, just shorter: say so rather than
+    # silently coding part of a clip (a frame and half a second of slack for rounding).
+    if v.seconds is not None and out["seconds"] + 1 / float(v.fps) < v.seconds - 0.5:
+        out["warning"] = (f"{src}: the container declares {v.seconds:.2f} s but only {out['seconds']:.2f} s "
+                          f"of frames could be decoded (a truncated file?)")
+    return out
+
+
+def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto", salvage: bool = False,
+                max_pixels: int | None = None, on_frame: Callable[[], None] | None = None) -> dict:
+    media.refuse_overwrite(dst, force)
+    p = parse(media.read_input(src), salvage)
+    h = p.header
+    with video_io.VideoWriter(dst, h.width, h.height, p.fps, p.audio or None, force) as out:
+        for frame in decode_frames(p, device, max_pixels):
+            out.write(frame)
+            if on_frame:
+                on_frame()
+    out = {"input": str(src), "output": str(dst), "width": h.width, "height": h.height,
+           "frames": p.ends_at, "fps": str(p.fps), "audio": bool(p.audio)}
+    damage = []
+    if p.lost:
+        out["lost_frames"] = p.lost
+        damage.append("frames " + ", ".join(f"{a}-{b - 1}" for a, b in p.lost) +
+                      " were damaged and repeat the last good frame")
+    if p.ends_at < p.frames:
+        out["missing_from"] = p.ends_at
+        damage.append(f"the video ends at frame {p.ends_at - 1} of {p.frames} (the rest is damaged or missing)")
+    if p.audio_lost:
+        out["audio_lost"] = True
+        damage.append("the damaged audio was left out")
+    if damage:
+        out["warning"] = f"{src}: " + "; ".join(damage)
+    return out
