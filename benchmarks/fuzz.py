@@ -1,7 +1,8 @@
 """Fuzz the .vqz decoder with hostile files.
 
 Every case is a byte string handed to `codec.decode`, `codec.info` and
-`container.read_header(verify=False)` (what `vqzip decode` and `vqzip info` run). Each must either
+`container.read_header(verify=False)` (what `vqzip decode` and `vqzip info` run); a video file goes
+to `video.parse` and `video.decode_frames` instead of `codec.decode`. Each must either
 succeed (decode: an image of the size and a mode family the header declares) or raise a
 `vqzip.errors.VqzipError` with a non-empty one-line message, within CASE_SECONDS, without peak
 memory jumping by more than MEMORY_JUMP_MB. Anything else is a failure, recorded with a
@@ -721,8 +722,9 @@ def write_readme(r: dict, path: Path) -> None:
         "# Fuzzing the .vqz decoder",
         "",
         "`benchmarks/fuzz.py` feeds hostile files to `codec.decode`, `codec.info` and",
-        "`container.read_header(verify=False)`. A case passes when it decodes to an image of the",
-        "declared size or raises a `VqzipError` with a one-line message, in under "
+        "`container.read_header(verify=False)`, and video files to `video.parse` and",
+        "`video.decode_frames`, strictly and with salvage. A case passes when it decodes to what",
+        "the header declares or raises a `VqzipError` with a one-line message, in under "
         f"{run_['limits']['case_seconds']:g} s,",
         f"without peak memory rising by more than {run_['limits']['memory_jump_mb']} MB. "
         "See the docstring of `benchmarks/fuzz.py` for the categories.",

@@ -45,6 +45,12 @@ def kodak_tokens(point) -> list[torch.Tensor]:
     return out
 
 
+def tiles(grids: list[torch.Tensor], k: int) -> list[torch.Tensor]:
+    """Every whole k x k tile of the grids (the size the priors were trained on, for k = 16)."""
+    return [g[y:y + k, x:x + k] for g in grids
+            for y in range(0, g.shape[0] - k + 1, k) for x in range(0, g.shape[1] - k + 1, k)]
+
+
 @torch.no_grad()
 def bits_per_token(prior, tokens: list[torch.Tensor]) -> float:
     total = sum(float(prior.loss(t[None].long())) * t.numel() for t in tokens)
@@ -78,7 +84,9 @@ def main():
     for name, path in trained.items():
         p, meta = load_prior(path), load_weights(path)[1]
         res["priors"][name] = {"period": p.cfg.period, "steps": meta["steps"], "train_seconds": meta["train_seconds"],
-                               "bits_per_token": bits_per_token(p, tokens)}
+                               "bits_per_token": bits_per_token(p, tokens),
+                               "bits_per_token_16x16_tiles": bits_per_token(p, tiles(tokens, 16)),
+                               "bits_per_token_32x32_tiles": bits_per_token(p, tiles(tokens, 32))}
     shipped = load_prior(model_dir / "prior.safetensors")
     res["priors"]["shipped (GPU-trained, 16 steps)"] = {"period": shipped.cfg.period,
                                                         "bits_per_token": bits_per_token(shipped, tokens)}

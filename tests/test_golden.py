@@ -5,6 +5,7 @@ from float convolutions whose last bits may differ between CPU kinds, so they ar
 the recorded decode to within one level.
 
 Regenerate (only with a format-version bump or new shipped weights): python tests/test_golden.py --write
+(images) or --write-video (the video files, added later; the image files stay as they are).
 """
 import hashlib
 import json
@@ -16,6 +17,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent / "golden"
 RECORD = HERE / "golden.json"
+RECORD_VIDEO = HERE / "golden_video.json"
 
 
 def fixed_grid(bits: int) -> np.ndarray:
@@ -56,6 +58,65 @@ def test_golden_file_decodes_as_recorded():
     assert diff.max() <= 1 and (diff == 0).mean() > 0.999
 
 
+def drifting_grids(bits: int, frames: int = 4) -> list[np.ndarray]:
+    """Token grids in which each frame changes some tokens of the last by a few bits (PCG64)."""
+    rng = np.random.default_rng(2027)
+    grids = [rng.integers(0, 2 ** bits, (6, 9))]
+    for _ in range(frames - 1):
+        g = grids[-1].copy()
+        flips = ((rng.random((6, 9, bits)) < 0.2) << np.arange(bits)).sum(-1)
+        where = rng.random((6, 9)) < 0.3
+        g[where] ^= flips[where]
+        grids.append(g)
+    return grids
+
+
+def test_fixed_frames_give_the_recorded_temporal_bitstream():
+    from vqzip.temporal import TemporalState, encode_predicted
+    rec = json.loads(RECORD_VIDEO.read_text())
+    grids = drifting_grids(rec["token_bits"])
+    s = TemporalState(rec["token_bits"])
+    data = b"".join(encode_predicted(a, b, s) for a, b in zip(grids, grids[1:]))
+    assert hashlib.sha256(data).hexdigest() == rec["temporal_payload_sha256"]
+
+
+def test_golden_video_decodes_as_recorded():
+    from vqzip import video
+    rec = json.loads(RECORD_VIDEO.read_text())
+    p = video.parse((HERE / "pan.vqz").read_bytes())
+    tokens = np.stack([t for _, t in video.decode_tokens_of(p)])
+    assert hashlib.sha256(tokens.astype("<i8").tobytes()).hexdigest() == rec["tokens_sha256"]
+    got = np.concatenate(list(video.decode_frames(p, "cpu"))).astype(np.int16)
+    want = np.asarray(Image.open(HERE / "pan.decoded.png"), np.int16)
+    assert got.shape == want.shape
+    diff = np.abs(got - want)
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.999
+
+
+def write_video():
+    from fractions import Fraction
+    from vqzip import video, zoo
+    from vqzip.temporal import TemporalState, encode_predicted
+    m, _, _, point, _ = current()
+    im = Image.open(Path(__file__).resolve().parents[2] / "shared/data/kodak/kodim23.png").convert("RGB")
+    frames = [np.asarray(im.crop((300 + 2 * i, 100, 364 + 2 * i, 148))) for i in range(5)]
+    data = video.encode_frames(frames, 64, 48, Fraction(30000, 1001), point, "cpu", gop=3)
+    (HERE / "pan.vqz").write_bytes(data)
+    p = video.parse(data)
+    tokens = np.stack([t for _, t in video.decode_tokens_of(p)])
+    Image.fromarray(np.concatenate(list(video.decode_frames(p, "cpu")))).save(HERE / "pan.decoded.png")
+    bits = zoo.get_model(point.model).prior.cfg.token_bits
+    grids = drifting_grids(bits)
+    s = TemporalState(bits)
+    RECORD_VIDEO.write_text(json.dumps({
+        "model": point.model, "quality": point.quality, "weights_hash": m.weights_hash.hex(), "token_bits": bits,
+        "tokens_sha256": hashlib.sha256(tokens.astype("<i8").tobytes()).hexdigest(),
+        "temporal_payload_sha256": hashlib.sha256(
+            b"".join(encode_predicted(a, b, s) for a, b in zip(grids, grids[1:]))).hexdigest(),
+    }, indent=2) + "\n")
+    print(f"wrote golden video files for {point.model} q{point.quality}")
+
+
 def write():
     m, codec, encode_tokens, point, src = current()
     src.save(HERE / "kodim23_crop.png")
@@ -73,6 +134,8 @@ def write():
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if sys.argv[1:] == ["--write"]:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         write()
+    elif sys.argv[1:] == ["--write-video"]:
+        write_video()

@@ -255,3 +255,13 @@ def test_hostile_video_payloads_fail_cleanly(clip_file, data):
         return
     covered = sum(len(g) for _, g in p.gops) + sum(b - a for a, b in p.lost)
     assert covered == p.ends_at <= 7
+
+
+def test_unreadable_audio_is_a_format_error(clip_file, tmp_path):
+    _, payload = container.unpack(clip_file[1])
+    junk = b"not an ogg file at all"
+    forged = struct.pack("<II", len(junk), zlib.crc32(junk)) + junk + payload[8:]
+    (tmp_path / "a.vqz").write_bytes(_reseal(clip_file[1], forged))
+    with pytest.raises(FormatError, match="its audio is unreadable"):
+        video.decode_file(tmp_path / "a.vqz", tmp_path / "a.mp4")
+    assert not (tmp_path / "a.mp4").exists()

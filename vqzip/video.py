@@ -338,6 +338,11 @@ def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto",
     media.refuse_overwrite(dst, force)
     p = parse(media.read_input(src), salvage)
     h = p.header
+    if p.audio:
+        try:  # a forged file can carry a valid CRC around audio that is not Ogg Opus at all
+            video_io.audio_duration(p.audio)
+        except InputError:
+            raise _corrupt("its audio is unreadable") from None
     with video_io.VideoWriter(dst, h.width, h.height, p.fps, p.audio or None, force) as out:
         for frame in decode_frames(p, device, max_pixels):
             out.write(frame)
