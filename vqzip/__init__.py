@@ -1,8 +1,10 @@
-"""vqzip: learned image compression with a tokenizer and an exact token prior.
+"""vqzip: learned image and video compression with a tokenizer and an exact token prior.
 
     import vqzip
     data = vqzip.encode_image("photo.png", quality=4)   # bytes of a .vqz file
     img = vqzip.decode(data)                             # PIL image
+
+Video lives in vqzip.video (encode_file, decode_file, parse, decode_frames).
 """
 __version__ = "0.1.0"
 __all__ = ["encode_image", "decode", "info"]
