@@ -21,6 +21,11 @@ def scaled_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def resized(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`img` at `size` (Lanczos): how an operating point's scale is applied, and undone."""
+    return img if img.size == size else img.resize(size, Image.LANCZOS)
+
+
 def to_tensor(img: Image.Image, stride: int) -> torch.Tensor:
     """RGB image -> (1, 3, H', W') in [-1, 1], padded by edge replication to multiples of stride."""
     x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
@@ -67,8 +72,7 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device) -> bytes:
 def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device) -> bytes:
     m = get_model(point.model)
     tok = m.tokenizer.to(dev)
-    w, h = scaled_size(rgb.width, rgb.height, point.scale)
-    img = rgb if (w, h) == rgb.size else rgb.resize((w, h), Image.LANCZOS)
+    img = resized(rgb, scaled_size(rgb.width, rgb.height, point.scale))
     tokens = tok.encode(to_tensor(img, tok.stride).to(dev))[0].cpu().numpy()
     return pack_tokens(tokens, point, rgb.width, rgb.height, info)
 
@@ -130,9 +134,7 @@ def decode(data: bytes, device: str = "auto", max_pixels: int | None = None) -> 
     header, m, (w, h), tokens = _decode_tokens(data, max_pixels)
     dev = pick_device(device)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
-    img = to_image(x, w, h)
-    if (w, h) != (header.width, header.height):
-        img = img.resize((header.width, header.height), Image.LANCZOS)
+    img = resized(to_image(x, w, h), (header.width, header.height))
     return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
 
 

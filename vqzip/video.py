@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from . import container, media, video_io
-from .codec import check_header, model_for, scaled_size, to_image, to_tensor
+from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError
@@ -65,9 +65,7 @@ def _batches(items: Iterable, n: int) -> Iterator[list]:
 
 def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev) -> Iterator[np.ndarray]:
     for batch in _batches(frames, BATCH):
-        imgs = [Image.fromarray(f) for f in batch]
-        if imgs[0].size != size:
-            imgs = [im.resize(size, Image.LANCZOS) for im in imgs]
+        imgs = [resized(Image.fromarray(f), size) for f in batch]
         yield from tok.encode(torch.cat([to_tensor(im, tok.stride) for im in imgs]).to(dev)).cpu().numpy()
 
 
@@ -287,9 +285,7 @@ def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None
     for batch in _batches(decode_tokens_of(p, max_pixels), BATCH):
         x = tok.decode(torch.from_numpy(np.stack([t for _, t in batch])).to(dev))
         for j, (index, _) in enumerate(batch):
-            img = to_image(x[j:j + 1], w, h)
-            if (w, h) != (p.header.width, p.header.height):
-                img = img.resize((p.header.width, p.header.height), Image.LANCZOS)
+            img = resized(to_image(x[j:j + 1], w, h), (p.header.width, p.header.height))
             while due < index:
                 yield last
                 due += 1
