@@ -1,7 +1,8 @@
 """Video: frames -> tokens -> groups of pictures (GOPs) -> one .vqz file, and back.
 
-Frames are tokenized by the image tokenizer, one by one, so a video frame is reconstructed exactly
-as the same frame coded as an image would be; only the lossless stage differs. The payload of a
+Frames are tokenized by the image tokenizer (in batches, which can flip a token only where float
+rounding differs), so a video frame is reconstructed as the same frame coded as an image would be;
+only the lossless stage differs. The payload of a
 video file (after the usual VQZ1 header, kind "video") is
 
     audio length u32, CRC32 of the audio u32, audio bytes (Opus in Ogg from video_io, or nothing)
