@@ -71,6 +71,16 @@ def test_read_header_without_verify_needs_only_the_header():
         read_header(DATA[:header_end - 1], verify=False)
 
 
+def test_kind_of_routes_from_the_header_alone():
+    header_end = len(DATA) - len(PAYLOAD) - 4
+    assert container.kind_of(DATA[:header_end]) == "image"
+    assert container.kind_of(DATA[:-5] + bytes([DATA[-5] ^ 1]) + DATA[-4:]) == "image"  # payload damage
+    assert container.kind_of(pack(replace(HEADER, kind="video"), PAYLOAD)) == "video"
+    assert container.kind_of(b"not a vqz file") is None
+    assert container.kind_of(DATA[:header_end - 1]) is None
+    assert container.HEADER_PREFIX_BYTES >= PREAMBLE + container.MAX_HEADER_BYTES
+
+
 def test_describe_is_json_friendly():
     d = describe(HEADER)
     assert json.loads(json.dumps(d)) == d

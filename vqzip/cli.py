@@ -2,6 +2,7 @@
 commands so that `--help` is instant and training runs on machines without av or constriction."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -138,18 +139,14 @@ def _report(summary, as_json: bool, verb: str):
         raise typer.Exit(1)
 
 
+@contextlib.contextmanager
 def _frame_progress(label: str):
-    """A live frame counter for one video, as a context manager yielding on_frame."""
-    import contextlib
+    """A live frame counter for one video; yields the on_frame callback that advances it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    @contextlib.contextmanager
-    def cm():
-        with Progress(SpinnerColumn(), TextColumn(label), TextColumn("{task.completed} frames"),
-                      TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
-            task = bar.add_task("", total=None)
-            yield lambda: bar.advance(task)
-    return cm()
+    with Progress(SpinnerColumn(), TextColumn(label), TextColumn("{task.completed} frames"),
+                  TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("", total=None)
+        yield lambda: bar.advance(task)
 
 
 def _encode_one(src: Path, dst: Path, on_frame, force, model, quality, device, bpp, gop, audio) -> dict:
@@ -167,8 +164,8 @@ def _is_video_vqz(src: Path) -> bool:
     from . import container
     try:
         with open(src, "rb") as f:
-            return container.read_header(f.read(64 * 1024), verify=False).kind == "video"
-    except (OSError, VqzipError):
+            return container.kind_of(f.read(container.HEADER_PREFIX_BYTES)) == "video"
+    except OSError:
         return False
 
 
@@ -262,9 +259,7 @@ def decode(
             _emit(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {what}")
             return
         s = batch.run(plan, lambda a, b, f: _decode_one(a, b, f, force=force, device=device, salvage=salvage,
-                                                               max_pixels=max_pixels),
-                      not force, "decoding",
-                      workers=jobs)
+                                                        max_pixels=max_pixels), not force, "decoding", workers=jobs)
     except VqzipError as e:
         _fail(str(e))
     _report(s, as_json, "decoded")

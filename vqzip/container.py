@@ -39,6 +39,7 @@ _PREAMBLE = struct.Struct("<4sHI")  # magic, format version, header length
 _FIXED = struct.Struct("<BB8sIIIIHHQBBI")
 _CRC = struct.Struct("<I")
 MAX_HEADER_BYTES = _FIXED.size + MAX_MODEL_ID_BYTES + MAX_MODE_BYTES + MAX_EXTRA_BYTES
+HEADER_PREFIX_BYTES = _PREAMBLE.size + MAX_HEADER_BYTES  # enough of any file to read its header
 _MIN_FILE_BYTES = _PREAMBLE.size + _FIXED.size + _CRC.size
 
 
@@ -194,6 +195,15 @@ def read_header(data: bytes, verify: bool = True) -> Header:
     (at least the header) and the CRC and payload are not checked, e.g. to describe a damaged
     file; the header itself is still validated."""
     return _parse(data, verify)[0]
+
+
+def kind_of(data: bytes) -> str | None:
+    """"image" or "video" from the start of a file (its header, unverified), or None if that is
+    unreadable: enough to route a file to the right decoder, which then checks everything."""
+    try:
+        return _parse(data, verify=False)[0].kind
+    except FormatError:
+        return None
 
 
 def describe(header: Header) -> dict:

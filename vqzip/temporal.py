@@ -36,22 +36,27 @@ class TemporalState:
         self.xor = np.tile(np.array(_XOR_PRIOR, np.int64), (token_bits, 1))
         self.last_change: np.ndarray | None = None
 
-    def _adapt(self, counts: np.ndarray, ctx: np.ndarray, flags: np.ndarray) -> None:
-        seen = np.bincount(ctx * 2 + flags, minlength=counts.size).reshape(counts.shape)
-        counts[:] = np.maximum(1, counts - (counts >> _DECAY) + seen)
+
+def _adapt(counts: np.ndarray, seen: np.ndarray) -> None:
+    """Decay `counts` and add this frame's `seen`, in place; no count falls below 1."""
+    counts[:] = np.maximum(1, counts - (counts >> _DECAY) + seen)
+
+
+def _seen(ctx: np.ndarray, flags: np.ndarray, contexts: int) -> np.ndarray:
+    """(zeros, ones) counts of `flags` per context."""
+    return np.bincount(ctx * 2 + flags, minlength=2 * contexts).reshape(contexts, 2)
 
 
 def _checkerboard(h: int, w: int) -> np.ndarray:
     return (np.add.outer(np.arange(h), np.arange(w)) % 2) == 0
 
 
-def _window_sum(a: np.ndarray, r: int, cross: bool = False) -> np.ndarray:
-    """Sum over the (2r+1)^2 window around each position, or over the 4 neighbours if `cross`."""
+def _neighbourhood_sum(a: np.ndarray, cross: bool = False) -> np.ndarray:
+    """Sum over the 3x3 window around each position, or over its 4 neighbours if `cross`."""
     h, w = a.shape
-    p = np.pad(a.astype(np.int64), r)
-    if cross:
-        return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
-    return sum(p[r + dy:r + dy + h, r + dx:r + dx + w] for dy in range(-r, r + 1) for dx in range(-r, r + 1))
+    p = np.pad(a.astype(np.int64), 1)
+    offsets = ((-1, 0), (1, 0), (0, -1), (0, 1)) if cross else [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    return sum(p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in offsets)
 
 
 def _walk(prev: np.ndarray, state: TemporalState, code) -> np.ndarray:
@@ -61,21 +66,20 @@ def _walk(prev: np.ndarray, state: TemporalState, code) -> np.ndarray:
     h, w = prev.shape
     black = _checkerboard(h, w)
     last = state.last_change if state.last_change is not None else np.zeros((h, w), bool)
-    ctx1 = np.minimum(_window_sum(last, 1), _CTX1 - 1)
+    ctx1 = np.minimum(_neighbourhood_sum(last), _CTX1 - 1)
     changed = np.zeros((h, w), bool)
     changed[black] = code("flags1", state.flags1[ctx1[black]]).astype(bool)
-    ctx2 = ctx1 * 5 + _window_sum(changed, 1, cross=True)
+    ctx2 = ctx1 * 5 + _neighbourhood_sum(changed, cross=True)
     changed[~black] = code("flags2", state.flags2[ctx2[~black]]).astype(bool)
     n = int(changed.sum())
     bits = code("xor", np.tile(state.xor, (n, 1))).reshape(n, state.bits)
     cur = prev.copy()
     cur[changed] ^= (bits << np.arange(state.bits)).sum(1)
 
-    state._adapt(state.flags1, ctx1[black], changed[black])
-    state._adapt(state.flags2, ctx2[~black], changed[~black])
+    _adapt(state.flags1, _seen(ctx1[black], changed[black], _CTX1))
+    _adapt(state.flags2, _seen(ctx2[~black], changed[~black], _CTX2))
     ones = bits.sum(0)
-    seen = np.stack([n - ones, ones], 1)
-    state.xor[:] = np.maximum(1, state.xor - (state.xor >> _DECAY) + seen)
+    _adapt(state.xor, np.stack([n - ones, ones], 1))
     state.last_change = changed
     return cur
 

@@ -146,7 +146,7 @@ def parse(data: bytes, salvage: bool = False) -> Parsed:
     try:
         header, payload = container.unpack(data, verify=not salvage)
     except FormatError as e:
-        if not salvage and ("corrupted" in str(e) or "truncated" in str(e)) and _video_header(data):
+        if not salvage and ("corrupted" in str(e) or "truncated" in str(e)) and container.kind_of(data) == "video":
             raise FormatError(f"{e}; --salvage decodes the GOPs that are intact") from None
         raise
     if header.kind != "video":
@@ -182,13 +182,6 @@ def parse(data: bytes, salvage: bool = False) -> Parsed:
     if not gops:
         raise _corrupt("no GOP is intact, nothing to salvage")
     return Parsed(header, Fraction(*fps), frames, audio, gops, lost, seen, audio_lost)
-
-
-def _video_header(data: bytes) -> bool:
-    try:
-        return container.read_header(data, verify=False).kind == "video"
-    except FormatError:
-        return False
 
 
 def _audio(payload: bytes, salvage: bool) -> tuple[bytes, int, bool]:
