@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, video_io
+from . import container, media
 from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
@@ -308,6 +308,7 @@ def info(data: bytes) -> dict:
 def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = None, quality: int | None = None,
                 device: str = "auto", gop: int = GOP, audio: bool = True,
                 on_frame: Callable[[], None] | None = None) -> dict:
+    from . import video_io  # PyAV only for files: the frame API runs where it is not installed
     media.refuse_overwrite(dst, force)  # before the work, not after
     v = video_io.probe(src)
     blob = video_io.extract_audio(src) if audio and v.has_audio else None
@@ -325,6 +326,7 @@ def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = N
 
 def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto", salvage: bool = False,
                 max_pixels: int | None = None, on_frame: Callable[[], None] | None = None) -> dict:
+    from . import video_io
     media.refuse_overwrite(dst, force)
     p = parse(media.read_input(src), salvage)
     h = p.header
