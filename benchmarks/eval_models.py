@@ -76,6 +76,8 @@ def main():
         path = zoo.get_model(name).path / "metrics.json"
         old = json.loads(path.read_text()) if path.exists() else {"points": {}}
         old["points"].update(card["points"])
+        now = {str(p.scale): p.quality for p in zoo.list_points() if p.model == name}
+        old["points"] = {s: r | {"quality": now[s]} for s, r in old["points"].items() if s in now}  # as numbered today
         if "codebook" in card:
             old["codebook"] = card["codebook"]
         old["measured_on"] = f"Kodak ({len(files)} images)"

@@ -13,7 +13,9 @@ from conftest import KODAK
 from vqzip import container, video
 from vqzip.errors import FormatError, VqzipError
 from vqzip.temporal import TemporalState, decode_predicted, encode_predicted
-from vqzip.zoo import resolve
+from vqzip.zoo import list_points
+
+FULL_SIZE = next(p for p in list_points() if p.scale == 1)  # tokens at the clip's own size
 
 
 def _drifting_grids(frames=6, h=9, w=13, bits=20, p=0.2, seed=0):
@@ -80,7 +82,7 @@ def _clip(n=7, w=70, h=50, cut_at=None):
 @pytest.fixture(scope="module")
 def clip_file():
     frames = _clip()
-    return frames, video.encode_frames(frames, 70, 50, Fraction(30000, 1001), resolve(None, 3), "cpu", gop=3)
+    return frames, video.encode_frames(frames, 70, 50, Fraction(30000, 1001), FULL_SIZE, "cpu", gop=3)
 
 
 def test_video_round_trip(clip_file):
@@ -117,18 +119,18 @@ def test_predicted_frames_are_cheaper_and_info_reports_them(clip_file):
 
 def test_scene_cut_starts_a_gop():
     frames = _clip(n=6, cut_at=3)
-    data = video.encode_frames(frames, 70, 50, Fraction(25), resolve(None, 3), "cpu", gop=64)
+    data = video.encode_frames(frames, 70, 50, Fraction(25), FULL_SIZE, "cpu", gop=64)
     kinds = [k for _, g in video.parse(data).gops for k, _ in g]
     assert kinds[0] == 0 and kinds[3] == 0
 
 
 def test_one_frame_and_no_frames():
-    one = video.encode_frames(_clip(n=1), 70, 50, Fraction(1), resolve(None, 3), "cpu")
+    one = video.encode_frames(_clip(n=1), 70, 50, Fraction(1), FULL_SIZE, "cpu")
     assert len(list(video.decode_frames(video.parse(one), "cpu"))) == 1
     with pytest.raises(VqzipError, match="no frames"):
-        video.encode_frames([], 70, 50, Fraction(1), resolve(None, 3), "cpu")
+        video.encode_frames([], 70, 50, Fraction(1), FULL_SIZE, "cpu")
     with pytest.raises(VqzipError, match="--gop"):
-        video.encode_frames(_clip(n=1), 70, 50, Fraction(1), resolve(None, 3), "cpu", gop=0)
+        video.encode_frames(_clip(n=1), 70, 50, Fraction(1), FULL_SIZE, "cpu", gop=0)
 
 
 def test_an_image_file_is_not_a_video(photo):
@@ -136,7 +138,7 @@ def test_an_image_file_is_not_a_video(photo):
     with pytest.raises(FormatError, match="not a video"):
         video.parse(codec.encode_image(photo, quality=1))
     with pytest.raises(FormatError, match="not an image"):
-        codec.decode(video.encode_frames(_clip(n=1), 70, 50, Fraction(1), resolve(None, 3), "cpu"))
+        codec.decode(video.encode_frames(_clip(n=1), 70, 50, Fraction(1), FULL_SIZE, "cpu"))
 
 
 def _reseal(data: bytes, payload: bytes | None = None, **extra) -> bytes:

@@ -296,7 +296,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         rows = []
         for p in points:
             m = zoo.get_model(p.model)
-            rows.append(p.as_dict() | m.card.get("points", {}).get(str(p.scale), {}))
+            rows.append(m.card.get("points", {}).get(str(p.scale), {}) | p.as_dict())  # the zoo numbers the points
         default = zoo.default_quality() if points else None
     except VqzipError as e:
         _fail(str(e))

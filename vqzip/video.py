@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -65,9 +66,14 @@ def _batches(items: Iterable, n: int) -> Iterator[list]:
 
 
 def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev) -> Iterator[np.ndarray]:
-    for batch in _batches(frames, BATCH):
-        imgs = [resized(Image.fromarray(f), size) for f in batch]
-        yield from tok.encode(torch.cat([to_tensor(im, tok.stride) for im in imgs]).to(dev)).cpu().numpy()
+    def prepare(f: np.ndarray) -> torch.Tensor:
+        return to_tensor(resized(Image.fromarray(f), size), tok.stride)
+
+    # Resizing and conversion release the GIL: the frames of a batch are prepared side by side
+    # (at 720p on a GPU this CPU work, not the tokenizer, sets the frame rate).
+    with ThreadPoolExecutor(BATCH) as pool:
+        for batch in _batches(frames, BATCH):
+            yield from tok.encode(torch.cat(list(pool.map(prepare, batch))).to(dev)).cpu().numpy()
 
 
 def _chunk(first: int, frames: list[tuple[int, bytes]]) -> bytes:
@@ -274,18 +280,20 @@ def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None
     w, h = check_header(p.header, m.tokenizer.stride, max_pixels)
     dev = pick_device(device)
     tok = m.tokenizer.to(dev)
-    last = np.full((p.header.height, p.header.width, 3), 128, np.uint8)
+    size = (p.header.width, p.header.height)
+    last = np.full((size[1], size[0], 3), 128, np.uint8)
     due = 0
-    for batch in _batches(decode_tokens_of(p, max_pixels), BATCH):
-        x = tok.decode(torch.from_numpy(np.stack([t for _, t in batch])).to(dev))
-        for j, (index, _) in enumerate(batch):
-            img = resized(to_image(x[j:j + 1], w, h), (p.header.width, p.header.height))
-            while due < index:
+    with ThreadPoolExecutor(BATCH) as pool:
+        for batch in _batches(decode_tokens_of(p, max_pixels), BATCH):
+            x = tok.decode(torch.from_numpy(np.stack([t for _, t in batch])).to(dev))
+            imgs = pool.map(lambda j: np.asarray(resized(to_image(x[j:j + 1], w, h), size)), range(len(batch)))
+            for (index, _), img in zip(batch, imgs):
+                while due < index:
+                    yield last
+                    due += 1
+                last = img
                 yield last
                 due += 1
-            last = np.asarray(img)
-            yield last
-            due += 1
 
 
 def info(data: bytes) -> dict:
