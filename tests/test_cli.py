@@ -83,6 +83,21 @@ def test_models_lists_points():
     assert d["points"] and d["default_quality"] in [p["quality"] for p in d["points"]]
 
 
+def test_models_numbers_points_as_the_zoo_does(tmp_path):
+    """Measured numbers made under an older ladder must not relabel today's points."""
+    from vqzip import zoo
+    name = zoo.resolve().model
+    (tmp_path / name).mkdir()
+    for f in zoo.get_model(name).path.iterdir():
+        if f.suffix == ".safetensors":
+            (tmp_path / name / f.name).symlink_to(f)
+    (tmp_path / name / "metrics.json").write_text(json.dumps({"points": {"1": {"quality": 9, "bpp": 0.5}}}))
+    (tmp_path / "points.json").write_text(json.dumps(
+        {"default": 1, "points": [{"quality": 1, "model": name, "scale": "1"}]}))
+    d = json.loads(run_cli("models", "--json", env={"VQZIP_MODELS": str(tmp_path)}, check=True).stdout)
+    assert [(p["quality"], p["scale"], p["bpp"]) for p in d["points"]] == [(1, "1", 0.5)]
+
+
 def test_batch_decode_mirrors_the_tree(tmp_path, photo):
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)

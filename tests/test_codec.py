@@ -68,6 +68,18 @@ def test_tiny_and_odd_sizes(tmp_path):
         assert codec.decode(codec.encode_image(p)).size == size
 
 
+@pytest.mark.parametrize("size", [(1, 1), (16, 16), (37, 21), (70, 50)])
+def test_to_tensor_is_the_padded_scaled_image(size):
+    """The in-place conversion equals the plain formula: u8 / 127.5 - 1, edges replicated."""
+    rng = np.random.default_rng(size[0])
+    a = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    x = codec.to_tensor(Image.fromarray(a), 16)
+    h, w = a.shape[:2]
+    want = torch.nn.functional.pad(torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1,
+                                   (0, -w % 16, 0, -h % 16), mode="replicate")
+    assert torch.equal(x, want)
+
+
 def test_every_quality_point_round_trips(photo):
     from vqzip.zoo import list_points
     sizes = []
