@@ -2,7 +2,7 @@
 in memory to .vqz bytes and back, without reading or writing a video container (PyAV), so it runs
 on a machine with only torch, numpy, pillow and constriction.
 
-The frames come from a folder of images (for the committed GPU figure: the first 64 frames of
+The frames come from a folder of images (for the committed GPU figure: the first 32 frames of
 ../shared/data/video/bigbuckbunny.mp4, 1280x720, saved as JPEG). Each pass runs twice and the
 second is timed, so CUDA start-up and weight loading are not counted.
 
