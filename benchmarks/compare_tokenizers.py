@@ -9,7 +9,6 @@ usage: python benchmarks/compare_tokenizers.py NAME=TOK[:PRIOR] ... [--scales 3/
            [--images N] [--kodak DIR] [--out OUT.json]
 """
 import argparse
-import json
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +23,8 @@ from vqzip.entropy import encode_tokens  # noqa: E402
 from vqzip.exact import ExactPrior  # noqa: E402
 from vqzip.prior import load_prior  # noqa: E402
 from vqzip.tokenizer import load_tokenizer  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import emit  # noqa: E402
 
 
 def main():
@@ -57,8 +58,7 @@ def main():
             mean = {k: round(float(np.mean([r[k] for r in rows])), 5) for k in rows[0]}
             res["results"][f"{name} x{s}"] = mean
             print(name, f"x{s}", mean, flush=True)
-    if a.out:
-        Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    emit(res, Path(a.out) if a.out else None)
 
 
 if __name__ == "__main__":

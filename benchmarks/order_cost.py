@@ -25,7 +25,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from vqzip.codec import scaled_size, to_tensor  # noqa: E402
+from vqzip.codec import resized, scaled_size, to_tensor  # noqa: E402
 from vqzip.prior import load_prior  # noqa: E402
 from vqzip.weights import load_weights  # noqa: E402
 from vqzip.zoo import get_model, resolve  # noqa: E402
@@ -40,7 +40,7 @@ def kodak_tokens(point) -> list[torch.Tensor]:
     out = []
     for f in sorted(KODAK.glob("*.png")):
         im = Image.open(f).convert("RGB")
-        im = im.resize(scaled_size(im.width, im.height, point.scale), Image.LANCZOS)
+        im = resized(im, scaled_size(im.width, im.height, point.scale))
         out.append(tok.encode(to_tensor(im, tok.stride))[0])
     return out
 

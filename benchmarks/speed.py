@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import codec, container, entropy, zoo  # noqa: E402
@@ -67,7 +66,7 @@ def main():
         w, h = codec.scaled_size(rgb.width, rgb.height, point.scale)
         r = {}
         t0 = time.perf_counter()
-        img = rgb.resize((w, h), Image.LANCZOS) if (w, h) != rgb.size else rgb
+        img = codec.resized(rgb, (w, h))
         tokens = m.tokenizer.encode(codec.to_tensor(img, m.tokenizer.stride))[0].numpy()
         r["enc_tokenizer"] = time.perf_counter() - t0
         payload, total, coder = timed_tokens(m, tokens)

@@ -9,7 +9,6 @@ second is timed, so CUDA start-up and weight loading are not counted.
 usage: python benchmarks/video_fps.py FRAMES_DIR OUT.json [--quality Q] [--device auto|cpu|cuda]
 """
 import argparse
-import json
 import platform
 import sys
 import time
@@ -23,16 +22,17 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import video, zoo  # noqa: E402
 from vqzip.devices import pick_device  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import emit  # noqa: E402
 
 
-def timed(fn):
+def timed(fn, dev):
     fn()  # warm-up: CUDA context, kernels, weights
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sync()
     t = time.perf_counter()
     out = fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    sync()
     return out, time.perf_counter() - t
 
 
@@ -47,8 +47,8 @@ def main():
     h, w = frames[0].shape[:2]
     point = zoo.resolve(quality=a.quality)
     dev = pick_device(a.device)
-    data, t_enc = timed(lambda: video.encode_frames(iter(frames), w, h, Fraction(25), point, device=a.device))
-    decoded, t_dec = timed(lambda: list(video.decode_frames(video.parse(data), device=a.device)))
+    data, t_enc = timed(lambda: video.encode_frames(iter(frames), w, h, Fraction(25), point, device=a.device), dev)
+    decoded, t_dec = timed(lambda: list(video.decode_frames(video.parse(data), device=a.device)), dev)
     assert len(decoded) == len(frames)
     res = {
         "how": {"command": " ".join(sys.argv), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
@@ -59,8 +59,7 @@ def main():
         "bytes": len(data), "kbps_at_25fps": round(len(data) * 8 * 25 / len(frames) / 1000, 1),
         "info": {k: v for k, v in video.info(data).items() if k in ("key_frames", "predicted_frames")},
     }
-    Path(a.out).write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    emit(res, Path(a.out))
 
 
 if __name__ == "__main__":
