@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vqzip import codec, container, entropy, zoo  # noqa: E402
+from vqzip import codec, container, devices, entropy, zoo  # noqa: E402
 
 
 class Clock:
@@ -57,7 +57,8 @@ def main():
     m = zoo.get_model(point.model)
     files = sorted(Path(a.kodak).glob("*.png"))
     how = {"quality": point.quality, "model": point.model, "scale": str(point.scale), "device": "cpu",
-           "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+           "torch_threads": torch.get_num_threads(),
+           "tokenizer_dtype": str(devices.tokenizer_dtype(torch.device("cpu"))).removeprefix("torch."), "machine": platform.processor() or platform.machine(),
            "images": len(files), "date": time.strftime("%Y-%m-%d %H:%M")}
     print("speed:", json.dumps(how), flush=True)
     rows = []
@@ -93,9 +94,11 @@ def main():
         print(f.name, {k: round(v, 3) for k, v in r.items()}, flush=True)
     mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0]}
     res = {"how": how, "mean_seconds": mean, "per_image": rows,
-           "encode_over_avif": mean["enc_total"] / mean["avif_s6_enc"]}
+           "encode_over_avif": mean["enc_total"] / mean["avif_s6_enc"],
+           "decode_over_avif": mean["dec_total"] / mean["avif_s6_enc"]}
     print(json.dumps({"mean_seconds": {k: round(v, 3) for k, v in mean.items()},
-                      "encode_over_avif": round(res["encode_over_avif"], 1)}, indent=1))
+                      "encode_over_avif": round(res["encode_over_avif"], 1),
+                      "decode_over_avif": round(res["decode_over_avif"], 1)}, indent=1))
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
 

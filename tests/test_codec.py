@@ -146,3 +146,15 @@ def test_tiled_tokenizer_matches_the_whole_image(default_model):
     whole, tiled = m.encode(x), m.encode(x, tile=6)
     assert torch.equal(whole, tiled)
     assert (m.decode(whole) - m.decode(whole, tile=6)).abs().max() * 127.5 < 0.5
+
+
+def test_tokenizer_precision_is_bf16_only_where_native_and_asked(monkeypatch):
+    from vqzip import devices
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(devices, "_native_bf16", lambda kind: True)
+    assert devices.tokenizer_dtype(cpu) == torch.bfloat16
+    monkeypatch.setenv("VQZIP_PRECISION", "fp32")
+    assert devices.tokenizer_dtype(cpu) == torch.float32
+    monkeypatch.delenv("VQZIP_PRECISION")
+    monkeypatch.setattr(devices, "_native_bf16", lambda kind: False)  # emulated bf16 would be slower than fp32
+    assert devices.tokenizer_dtype(cpu) == torch.float32

@@ -100,11 +100,40 @@ def test_batched_pass_equals_step_by_step(shape, period):
         assert a[0] == b[0] and (a[1] == b[1]).all() and (a[2] == b[2]).all()
 
 
-def test_batched_pass_chunks_queries_without_changing_bits(monkeypatch):
-    prior = ExactPrior(random_prior())
-    tok = np.random.default_rng(9).integers(0, 256, (12, 12))
-    whole = collect(prior, tok, batched=True)
-    orig = ExactPrior._attend_chunked
-    monkeypatch.setattr(ExactPrior, "_attend_chunked", lambda self, *a, **k: orig(self, *a, **(k | {"chunk": 5})))
-    chunked = collect(prior, tok, batched=True)
-    assert all((a[2] == b[2]).all() for a, b in zip(whole, chunked))
+def _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, self_kv=None):
+    """The attention of ExactPrior._attend written the plain way: gather each query's window."""
+    n, d = x.shape
+    H = blk.n_head
+    q = blk.q(layer_norm(x)).view(n, H, 1, -1)
+    k, v = kbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2), vbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2)
+    s = ((q * k).sum(-1) + (1 << 14)) >> 15                                   # (n, H, W) in 1/32 nat
+    s = s + blk.bias[None]
+    mask = valid[:, None].expand_as(s)
+    if self_kv is not None:
+        ks, vs = (t.view(n, H, 1, -1) for t in self_kv)
+        centre = (blk.bias.shape[1] - 1) // 2
+        s = torch.cat([s, (((q * ks).sum(-1) + (1 << 14)) >> 15) + blk.bias[None, :, centre, None]], -1)
+        k, v = torch.cat([k, ks], 2), torch.cat([v, vs], 2)
+        mask = torch.cat([mask, torch.ones(n, H, 1, dtype=torch.bool)], -1)
+    top = s.masked_fill(~mask, -(1 << 40)).amax(-1, keepdim=True)
+    p = prior.attn_exp[(top - s).clamp(0, prior.attn_exp.numel() - 1)] * mask
+    out = torch.div((p[..., None] * v).sum(2), p.sum(-1, keepdim=True), rounding_mode="floor").reshape(n, d)
+    return (x + blk.o(out)).clamp(-(2 ** 22 - 1), 2 ** 22 - 1)
+
+
+@pytest.mark.parametrize("with_self", [False, True])
+def test_sparse_attention_equals_gathered_windows(with_self):
+    """_attend's sparse products give the same integers as gathering every window."""
+    from vqzip.exact import _Window
+    prior = ExactPrior(random_prior(window=2))
+    blk = prior.blocks[0]
+    g = torch.Generator().manual_seed(5)
+    n, N, d = 30, 50, prior.cfg.d_model
+    kbuf, vbuf = (torch.randint(-2 ** 14, 2 ** 14, (N + 1, d), generator=g).double() for _ in range(2))
+    x = torch.randint(-2 ** 12, 2 ** 12, (n, d), generator=g)
+    nb = torch.randint(0, N + 1, (n, 25), generator=g).sort(1).values
+    valid = torch.rand(n, 25, generator=g) < 0.5
+    valid[:, 0] |= not with_self  # without its own (k, v) a query needs one valid key
+    kv = tuple(torch.randint(-2 ** 14, 2 ** 14, (n, d), generator=g) for _ in range(2)) if with_self else None
+    got = prior._attend(blk, x, _Window(nb, valid, blk.n_head, N + 1), kbuf, vbuf, kv)
+    assert torch.equal(got, _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, kv))

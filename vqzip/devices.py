@@ -1,5 +1,8 @@
-"""Where the float networks run: CUDA when present and asked for, else the CPU."""
+"""Where the float networks run: CUDA when present and asked for, else the CPU, and in what precision."""
 from __future__ import annotations
+
+import os
+from functools import lru_cache
 
 import torch
 
@@ -14,3 +17,23 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for, but CUDA is not available")
     return torch.device(device)
+
+
+def tokenizer_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where the hardware runs it natively, else fp32. On the 2-core AVX-512 BF16 development
+    CPU it halves the tokenizer's time, for 0.005 dB of PSNR and 0.04 % more bits on Kodak (the
+    coded tokens stay exact: only the convolutions round differently). VQZIP_PRECISION=fp32 turns
+    it off, e.g. for pixels that match another machine's to the last level."""
+    if os.environ.get("VQZIP_PRECISION", "auto") == "fp32":
+        return torch.float32
+    return torch.bfloat16 if _native_bf16(device.type) else torch.float32
+
+
+@lru_cache(maxsize=None)
+def _native_bf16(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:  # oneDNN runs bf16 natively only with AVX-512 BF16 / AMX; elsewhere it emulates it, slower than fp32
+        return kind == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -14,6 +14,7 @@ The engine runs the prior's coding schedule group by group with a key/value cach
 from __future__ import annotations
 
 import math
+import warnings
 from decimal import Decimal, getcontext
 from functools import lru_cache
 
@@ -21,6 +22,9 @@ import numpy as np
 import torch
 
 from .prior import TokenPrior, group_map, query_ids, window_offsets
+
+# the sparse CSR kernels used here have been stable for years; "beta" refers to the wider API
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 A = 10                 # fractional bits of activations
 CLAMP = 2 ** 22 - 1    # |activation| <= 4096.0: keeps q.k sums of 64 terms under 2^53
@@ -85,15 +89,21 @@ class Linear:
             wq = torch.round(w_plain * 2.0 ** self.s).long()
             bq = torch.round(ln.bias.detach().double() * 2.0 ** A).long()
             self.b = self.b + (wq * bq).sum(1)  # int64: exact in any order
-        self.shift = A + self.s - out_frac
+        shift = A + self.s - out_frac
+        # the output rescale (round half up, then >> shift) done in float64: the half folds into the
+        # bias, and scaling by 2^-shift and flooring are exact on integers below 2^53
+        self.b = (self.b + (1 << (shift - 1)) if shift > 0 else self.b).double()
+        self.scale = 2.0 ** -shift
+        if float(self.b.abs().max()) + self.w.shape[0] * 2.0 ** (W_BITS - 1) * CLAMP >= 2.0 ** 53:
+            raise ValueError("a bias too large for exact float64 sums (weights far smaller than biases)")
 
     def to(self, device):
         self.w, self.b = self.w.to(device), self.b.to(device)
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        acc = (x.double() @ self.w).long() + self.b
-        return _clamp(_shift(acc, self.shift))
+        acc = torch.addmm(self.b, x.double(), self.w)  # integers below 2^53: exact in any summation order
+        return _clamp(acc.mul_(self.scale).floor_().long())
 
 
 def _emb(e: torch.nn.Embedding) -> torch.Tensor:
@@ -138,37 +148,34 @@ class ExactPrior:
             b.bias = b.bias.to(dev)
 
     # -- pieces -------------------------------------------------------------------------------
-    def _attend(self, blk: ExactBlock, x, nb, valid, kbuf, vbuf, self_kv=None):
-        """x (n, d) at frac A attends to the cached neighbours nb (n, W) that are valid, and
-        optionally to its own (k, v). Scores are taken with one dense product against the cached
-        keys in the flat index range that the neighbours span (exact, and far faster than gathering
-        windows), then picked by window slot."""
+    def _attend(self, blk: ExactBlock, x, win: "_Window", kbuf, vbuf, self_kv=None):
+        """x (n, d) at frac A attends to the valid cached neighbours listed by `win`, and optionally
+        to its own (k, v). Both products touch only those slots: a sampled dense-dense product
+        gives the scores, a sparse matrix of weights times the value cache gives the output. Sums
+        of integers in float64 are exact in any order, so the sparse kernels' order cannot change
+        a bit."""
         n, d = x.shape
         H = blk.n_head
-        inside = nb < kbuf.shape[0] - 1                 # row N is where missing neighbours point
-        lo = int(torch.where(inside, nb, kbuf.shape[0]).min())
-        hi = int(torch.where(inside, nb, -1).max())
-        lo, hi = (lo, hi) if hi >= lo else (0, 0)
-        idx = (torch.where(inside, nb, lo) - lo)[None].expand(H, n, nb.shape[1])  # missing slots are masked
-        q = blk.q(layer_norm(x)).view(n, H, -1).transpose(0, 1).double()           # (H, n, dh)
-        kb = kbuf[lo:hi + 1].view(hi + 1 - lo, H, -1).permute(1, 2, 0)             # (H, dh, span)
-        s = _shift((q @ kb).gather(2, idx).long(), 2 * A - LOGIT) + blk.bias[:, None, :]  # (H, n, W)
-        mask = valid[None].expand(H, n, -1)
+        q = blk.q(layer_norm(x)).double().view(n * H, -1)                                   # (nH, dh)
+        zeros = torch.zeros(win.col.shape, dtype=torch.float64, device=x.device)
+        s = torch.sparse.sampled_addmm(win.matrix(zeros), q, kbuf.view(win.shape[1], -1).T, beta=0.0).values()
+        s = _shift(s.long(), 2 * A - LOGIT) + blk.bias.view(-1)[win.bias_idx]                 # (nnz,)
+        top = torch.full((n * H,), -(1 << 40), dtype=torch.int64, device=x.device)
+        top.scatter_reduce_(0, win.row, s, "amax")
         if self_kv is not None:
-            ks, vs = (t.view(n, H, -1).transpose(0, 1) for t in self_kv)             # (H, n, dh)
+            ks, vs = (t.view(n * H, -1).double() for t in self_kv)
             centre = (self.offsets.shape[0] - 1) // 2
-            s_self = _shift((q * ks.double()).sum(-1).long(), 2 * A - LOGIT) + blk.bias[:, centre, None]
-            s = torch.cat([s, s_self[..., None]], -1)
-            mask = torch.cat([mask, torch.ones(H, n, 1, dtype=torch.bool, device=x.device)], -1)
-        top = s.masked_fill(~mask, -(1 << 40)).amax(-1, keepdim=True)
-        p = self.attn_exp[(top - s).clamp(0, self.attn_exp.numel() - 1)] * mask
-        w = nb.shape[1]
-        dense = torch.zeros(H, n, hi + 1 - lo, dtype=torch.float64, device=x.device)
-        dense.scatter_add_(2, idx, p[..., :w].double())  # masked slots add exact zeros
-        num = dense @ vbuf[lo:hi + 1].view(hi + 1 - lo, H, -1).transpose(0, 1)    # (H, n, dh)
+            s_self = _shift((q * ks).sum(-1).long(), 2 * A - LOGIT) + blk.bias[:, centre].repeat(n)
+            top = torch.maximum(top, s_self)
+        top_max = self.attn_exp.numel() - 1
+        p = self.attn_exp[(top[win.row] - s).clamp_(0, top_max)]
+        den = torch.zeros(n * H, dtype=torch.int64, device=x.device).index_add_(0, win.row, p)
+        num = win.matrix(p.double()) @ vbuf.view(win.shape[1], -1)                          # (nH, dh)
         if self_kv is not None:
-            num = num + p[..., w:].double() * vs.double()
-        out = _fdiv(num.long(), p.sum(-1, keepdim=True)).transpose(0, 1).reshape(n, d)
+            p_self = self.attn_exp[(top - s_self).clamp_(0, top_max)]
+            den += p_self
+            num += p_self[:, None].double() * vs
+        out = _fdiv(num.long(), den[:, None]).view(n, d)
         return _clamp(x + blk.o(out))
 
     @staticmethod
@@ -180,32 +187,23 @@ class ExactPrior:
         return self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)].cpu().numpy()
 
     # -- the two streams ----------------------------------------------------------------------
-    def _attend_chunked(self, blk, x, nb, valid, kbuf, vbuf, self_kv=None, chunk: int = 64):
-        """_attend over query chunks, so a whole-tile batched pass stays within bounded memory.
-        Rows are independent, so chunking does not change a single bit."""
-        if len(x) <= chunk:
-            return self._attend(blk, x, nb, valid, kbuf, vbuf, self_kv)
-        parts = []
-        for i in range(0, len(x), chunk):
-            sl = slice(i, i + chunk)
-            kv = None if self_kv is None else (self_kv[0][sl], self_kv[1][sl])
-            parts.append(self._attend(blk, x[sl], nb[sl], valid[sl], kbuf, vbuf, kv))
-        return torch.cat(parts)
-
     def _query_stream(self, x, nb, valid, kb, vb):
+        win = _Window(nb, valid, self.cfg.n_head, kb[0].shape[0])
         for i, blk in enumerate(self.blocks):
             h = layer_norm(x)
-            x = self._attend_chunked(blk, x, nb, valid, kb[i], vb[i], self_kv=(blk.k(h), blk.v(h)))
+            x = self._attend(blk, x, win, kb[i], vb[i], self_kv=(blk.k(h), blk.v(h)))
             x = self._mlp(blk, x)
         return layer_norm(x)
 
     def _content_stream(self, x, pos, nb, valid, kb, vb):
-        """Writes the keys/values of the tokens at `pos` into the caches, layer by layer."""
+        """Writes the keys/values of the tokens at `pos` into the caches, layer by layer. The last
+        layer's output feeds nothing, so its attention and MLP are skipped."""
+        win = _Window(nb, valid, self.cfg.n_head, kb[0].shape[0])
         for i, blk in enumerate(self.blocks):
             h = layer_norm(x)
             kb[i][pos], vb[i][pos] = blk.k(h).double(), blk.v(h).double()
-            x = self._attend_chunked(blk, x, nb, valid, kb[i], vb[i])
-            x = self._mlp(blk, x)
+            if i < len(self.blocks) - 1:
+                x = self._mlp(blk, self._attend(blk, x, win, kb[i], vb[i]))
 
     def _code_group(self, n, pos, code):
         """Both halves of a group's tokens from its query-stream output n."""
@@ -271,6 +269,25 @@ class ExactPrior:
             if len(pos):
                 self._code_group(n[pos], pos, lambda part, p, f: code(part, p, f))
         return t.view(h, w).cpu()
+
+
+class _Window:
+    """The valid window slots of n queries as the pattern of an (n*H, rows*H) sparse matrix over a
+    cache viewed as (rows*H, dh): row (i, head) holds query i's valid slots in that head's columns.
+    Built once per stream and shared by its layers."""
+
+    def __init__(self, nb: torch.Tensor, valid: torch.Tensor, H: int, cache_rows: int):
+        n, W = nb.shape
+        i, h, slot = valid[:, None, :].expand(n, H, W).nonzero(as_tuple=True)  # sorted by row (i, h)
+        self.row = i * H + h
+        self.col = nb[i, slot] * H + h
+        self.bias_idx = h * W + slot
+        counts = valid.sum(1).repeat_interleave(H)
+        self.crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        self.shape = (n * H, cache_rows * H)
+
+    def matrix(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.shape, check_invariants=False)
 
 
 @lru_cache(maxsize=8)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, asdict
 import torch
 from torch import nn
 
+from .devices import tokenizer_dtype
 from .quant import LFQ, VQ
 
 
@@ -124,18 +125,31 @@ class Tokenizer(nn.Module):
         zq, idx, aux, stats = self.quant(self.encoder(x))
         return self.decoder(zq), idx, aux, stats
 
+    def _fast(self, t: torch.Tensor):
+        """Autocast for the convolutions (see devices.tokenizer_dtype); the quantizer stays in fp32."""
+        dtype = tokenizer_dtype(t.device)
+        return torch.autocast(t.device.type, dtype=dtype, enabled=dtype != torch.float32)
+
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, tile: int = TILE) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> integer tokens (B, H/s, W/s)."""
+        def f(t):
+            with self._fast(t):
+                z = self.encoder(t)
+            return self.quant.to_indices(z.float())
         s = self.stride
-        return _tiled(lambda t: self.quant.to_indices(self.encoder(t)), x, s, 1 / s, tile)
+        return _tiled(f, x, s, 1 / s, tile)
 
     @torch.inference_mode()
     def decode(self, idx: torch.Tensor, tile: int = TILE) -> torch.Tensor:
         """Tokens (B, h, w) -> pixels (B, 3, h*s, w*s) in [-1, 1]."""
         dtype = next(self.decoder.parameters()).dtype
-        return _tiled(lambda t: self.decoder(self.quant.from_indices(t).to(dtype)).clamp(-1, 1),
-                      idx, 1, self.stride, tile)
+
+        def f(t):
+            z = self.quant.from_indices(t).to(dtype)
+            with self._fast(z):
+                return self.decoder(z).float().clamp(-1, 1)
+        return _tiled(f, idx, 1, self.stride, tile)
 
 
 def _tiled(f, x: torch.Tensor, per_token: int, scale: float, tile: int) -> torch.Tensor:
