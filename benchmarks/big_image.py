@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vqzip import codec  # noqa: E402
+from vqzip import codec, devices  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("size", nargs="*", type=int, default=[4000, 3000])
@@ -28,7 +28,8 @@ src = [np.asarray(Image.open(f).convert("RGB")) for f in sorted(Path(__file__).r
 tile = np.concatenate([np.concatenate(src[:2], 1), np.concatenate(src[2:4], 1)], 0)
 reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]), 1)
 img = Image.fromarray(np.tile(tile, reps)[:h, :w])
-print(f"big image: {w}x{h}, quality {a.quality or 'default'}, torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}")
+print(f"big image: {w}x{h}, quality {a.quality or 'default'}, torch threads {torch.get_num_threads()}, "
+      f"tokenizer {str(devices.tokenizer_dtype(torch.device('cpu'))).removeprefix('torch.')}, {platform.processor() or platform.machine()}")
 t0 = time.time()
 data = codec.encode_image(img, quality=a.quality)
 t1 = time.time()

@@ -6,7 +6,11 @@ The frames come from a folder of images (for the committed GPU figure: the first
 ../shared/data/video/bigbuckbunny.mp4, 1280x720, saved as JPEG). Each pass runs twice and the
 second is timed, so CUDA start-up and weight loading are not counted.
 
+The stages are then timed alone on the same frames (tokenizer, the key frame's image prior, the
+predicted frames' temporal coder), so a slow run says where its time went.
+
 usage: python benchmarks/video_fps.py FRAMES_DIR OUT.json [--quality Q] [--device auto|cpu|cuda]
+                                      [--max-frames N]
 """
 import argparse
 import platform
@@ -21,7 +25,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import video, zoo  # noqa: E402
-from vqzip.devices import pick_device  # noqa: E402
+from vqzip.codec import scaled_size  # noqa: E402
+from vqzip.devices import pick_device, tokenizer_dtype  # noqa: E402
+from vqzip.entropy import decode_tokens, encode_tokens  # noqa: E402
+from vqzip.temporal import TemporalState, encode_predicted  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import emit  # noqa: E402
 
@@ -42,22 +49,37 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--quality", type=int, default=None)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--max-frames", type=int, default=None)
     a = ap.parse_args()
-    frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(a.frames).iterdir())]
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(a.frames).iterdir())][:a.max_frames]
     h, w = frames[0].shape[:2]
     point = zoo.resolve(quality=a.quality)
     dev = pick_device(a.device)
     data, t_enc = timed(lambda: video.encode_frames(iter(frames), w, h, Fraction(25), point, device=a.device), dev)
     decoded, t_dec = timed(lambda: list(video.decode_frames(video.parse(data), device=a.device)), dev)
     assert len(decoded) == len(frames)
+    m = zoo.get_model(point.model)
+    tok = m.tokenizer.to(dev)
+    grids, t_tok = timed(lambda: list(video._tokenize(frames, tok, scaled_size(w, h, point.scale), dev)), dev)
+    key, t_key_enc = timed(lambda: encode_tokens(m.prior, grids[0]), dev)
+    _, t_key_dec = timed(lambda: decode_tokens(m.prior, *grids[0].shape, key), dev)
+
+    def predicted():
+        state = TemporalState(m.prior.cfg.token_bits)
+        return [encode_predicted(a, b, state) for a, b in zip(grids, grids[1:])]
+    _, t_pred = timed(predicted, dev)
     res = {
         "how": {"command": " ".join(sys.argv), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
                 else platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                 "torch": torch.__version__, "frames": len(frames), "size": [w, h],
-                "quality": point.quality, "model": point.model, "scale": str(point.scale)},
+                "quality": point.quality, "model": point.model, "scale": str(point.scale),
+                "tokenizer_dtype": str(tokenizer_dtype(dev)).removeprefix("torch.")},
         "encode_fps": round(len(frames) / t_enc, 2), "decode_fps": round(len(frames) / t_dec, 2),
         "bytes": len(data), "kbps_at_25fps": round(len(data) * 8 * 25 / len(frames) / 1000, 1),
         "info": {k: v for k, v in video.info(data).items() if k in ("key_frames", "predicted_frames")},
+        "stages_alone_s": {"tokenize_all_frames_with_prep": round(t_tok, 3), "key_frame_prior_encode": round(t_key_enc, 3),
+                           "key_frame_prior_decode": round(t_key_dec, 3),
+                           "predicted_frames_encode_all": round(t_pred, 3), "key_grid": list(grids[0].shape)},
     }
     emit(res, Path(a.out))
 

@@ -117,6 +117,34 @@ def test_predicted_frames_are_cheaper_and_info_reports_them(clip_file):
     assert i["fps"] == "30000/1001" and i["kbps"] > 0
 
 
+def test_ahead_keeps_order_raises_in_place_and_stops_when_left():
+    def gen(n, fail_at=None):
+        for i in range(n):
+            if i == fail_at:
+                raise FormatError("broken here")
+            yield i
+    assert list(video._ahead(gen(50))) == list(range(50))
+    got = []
+    with pytest.raises(FormatError, match="broken here"):
+        for i in video._ahead(gen(10, fail_at=6)):
+            got.append(i)
+    assert got == list(range(6))
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+    it = video._ahead(endless())
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()  # the consumer leaves: the producer stops and closes its generator
+    assert closed == [True]
+
+
 def test_scene_cut_starts_a_gop():
     frames = _clip(n=6, cut_at=3)
     data = video.encode_frames(frames, 70, 50, Fraction(25), FULL_SIZE, "cpu", gop=64)
