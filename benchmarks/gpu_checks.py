@@ -2,13 +2,16 @@
 
 1. cross-device exactness: the exact prior's frequency tables for a few token grids, hashed, on CUDA
    and on the CPU of the same machine; the tokens and hashes are saved so that any other machine can
-   recompute them (tests/test_exact.py::test_gpu_hashes does, on this repo's CPU);
-2. tokenizer throughput on 720p frames (encode and decode, fps), with the device name.
+   recompute them (tests/test_golden.py::test_tables_recorded_on_cuda_reproduce_here does, on this
+   repo's CPU, for the shipped prior);
+2. tokenizer throughput on 720p frames (encode and decode, fps) in the codec's precision and in
+   fp32, with the device name.
 
 usage: python benchmarks/gpu_checks.py MODEL_DIR DATA OUT.json
 """
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vqzip.devices import tokenizer_dtype  # noqa: E402
 from vqzip.exact import ExactPrior  # noqa: E402
 from vqzip.prior import load_prior  # noqa: E402
 from vqzip.tokenizer import load_tokenizer  # noqa: E402
@@ -56,23 +60,24 @@ def main(model_dir: Path, data: Path, out: Path):
     res["grids"] = [g.tolist() for g in grids]
     res["cuda_equals_cpu"] = res["hashes_cuda"] == res["hashes_cpu"]
     # tokenizer throughput on 720p frames
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     frames = torch.rand(8, 3, 720, 1280, device=dev) * 2 - 1
     pad = torch.nn.functional.pad(frames, (0, 0, 0, 16 - 720 % 16 if 720 % 16 else 0), mode="replicate")
-    for dtype in (torch.bfloat16, torch.float16):
-        with torch.autocast(dev.type, dtype=dtype, enabled=dev.type == "cuda"):
-            for rep in range(4):  # first rounds warm up kernels
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.time()
-                t = tok.encode(pad)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                t1 = time.time()
-                tok.decode(t)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                t2 = time.time()
-        res[f"tokenizer_720p_{str(dtype)[6:]}"] = {"encode_fps": round(8 / (t1 - t0), 1), "decode_fps": round(8 / (t2 - t1), 1)}
+    # in the codec's own precision (devices.tokenizer_dtype: bf16 where native) and in fp32
+    for precision in ("auto", "fp32"):
+        os.environ["VQZIP_PRECISION"] = precision
+        for _ in range(4):  # first rounds warm up kernels
+            sync()
+            t0 = time.time()
+            t = tok.encode(pad)
+            sync()
+            t1 = time.time()
+            tok.decode(t)
+            sync()
+            t2 = time.time()
+        name = str(tokenizer_dtype(dev)).removeprefix("torch.")
+        res[f"tokenizer_720p_{name}"] = {"encode_fps": round(8 / (t1 - t0), 1), "decode_fps": round(8 / (t2 - t1), 1)}
+    del os.environ["VQZIP_PRECISION"]
     out.write_text(json.dumps(res))
     print({k: v for k, v in res.items() if k != "grids"})
 
