@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vqzip.entropy import decode_tokens, encode_tokens
-from vqzip.exact import ExactPrior, exp_table, layer_norm, A
+from vqzip.exact import ExactPrior, exp_table, layer_norm, A, LOGIT
 from vqzip.prior import PriorConfig, TokenPrior
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,13 +106,14 @@ def _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, self_kv=None):
     H = blk.n_head
     q = blk.q(layer_norm(x)).view(n, H, 1, -1)
     k, v = kbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2), vbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2)
-    s = ((q * k).sum(-1) + (1 << 14)) >> 15                                   # (n, H, W) in 1/32 nat
+    sh = 2 * A - LOGIT                                                        # scores in 1/32 nat, rounded
+    s = ((q * k).sum(-1) + (1 << (sh - 1))) >> sh
     s = s + blk.bias[None]
     mask = valid[:, None].expand_as(s)
     if self_kv is not None:
         ks, vs = (t.view(n, H, 1, -1) for t in self_kv)
         centre = (blk.bias.shape[1] - 1) // 2
-        s = torch.cat([s, (((q * ks).sum(-1) + (1 << 14)) >> 15) + blk.bias[None, :, centre, None]], -1)
+        s = torch.cat([s, (((q * ks).sum(-1) + (1 << (sh - 1))) >> sh) + blk.bias[None, :, centre, None]], -1)
         k, v = torch.cat([k, ks], 2), torch.cat([v, vs], 2)
         mask = torch.cat([mask, torch.ones(n, H, 1, dtype=torch.bool)], -1)
     top = s.masked_fill(~mask, -(1 << 40)).amax(-1, keepdim=True)

@@ -157,8 +157,7 @@ class ExactPrior:
         n, d = x.shape
         H = blk.n_head
         q = blk.q(layer_norm(x)).double().view(n * H, -1)                                   # (nH, dh)
-        zeros = torch.zeros(win.col.shape, dtype=torch.float64, device=x.device)
-        s = torch.sparse.sampled_addmm(win.matrix(zeros), q, kbuf.view(win.shape[1], -1).T, beta=0.0).values()
+        s = torch.sparse.sampled_addmm(win.pattern, q, kbuf.view(win.shape[1], -1).T, beta=0.0).values()
         s = _shift(s.long(), 2 * A - LOGIT) + blk.bias.view(-1)[win.bias_idx]                 # (nnz,)
         top = torch.full((n * H,), -(1 << 40), dtype=torch.int64, device=x.device)
         top.scatter_reduce_(0, win.row, s, "amax")
@@ -285,6 +284,7 @@ class _Window:
         counts = valid.sum(1).repeat_interleave(H)
         self.crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         self.shape = (n * H, cache_rows * H)
+        self.pattern = self.matrix(torch.zeros(self.col.shape, dtype=torch.float64, device=nb.device))
 
     def matrix(self, values: torch.Tensor) -> torch.Tensor:
         return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.shape, check_invariants=False)
