@@ -8,7 +8,9 @@
 # FRAMES_DIR: 720p frames as images (the first 32 of bigbuckbunny.mp4 as JPEG); DATA: an image folder
 # that gpu_checks takes a few crops from (e.g. the packed training set). The device machine lacks
 # constriction: install it first from a carried wheel (pip install --no-index .whl/*.whl).
-# Tested on the CPU with a 2-frame folder (MAX_FRAMES=2).
+# Tested on the CPU with a 2-frame folder (MAX_FRAMES=2). On the device machine (carry .video720 and
+# .whl, 5 MB; the frames serve as DATA too, since gpu_checks only needs a few crops):
+#   pip install -q --no-index .whl/*.whl && bash models/recipes/gpu_speed.sh .video720 .video720 "$OUT"
 set -u
 FRAMES=$1; DATA=$2; OUT=$3
 mkdir -p "$OUT"
