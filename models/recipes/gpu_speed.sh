@@ -3,7 +3,7 @@
 #   1. benchmarks/video_fps.py: 720p frames/s, each stage timed alone, and the key frame's prior on
 #      CUDA against the CPU (time, and whether the bytes are equal);
 #   2. benchmarks/gpu_checks.py: the exact prior's frequency-table hashes on CUDA and on the CPU
-#      (for the shipped prior), and the tokenizer's 720p frames/s in bf16 and fp16.
+#      (for the shipped prior), and the tokenizer's 720p frames/s in the codec's precision and fp32.
 # usage: models/recipes/gpu_speed.sh FRAMES_DIR DATA OUT
 # FRAMES_DIR: 720p frames as images (the first 32 of bigbuckbunny.mp4 as JPEG); DATA: an image folder
 # that gpu_checks takes a few crops from (e.g. the packed training set). The device machine lacks
