@@ -45,7 +45,7 @@ from .temporal import TemporalState, decode_predicted, encode_predicted
 from .zoo import Point, get_model, resolve
 
 GOP = 64                  # frames per group of pictures, unless a scene cut starts one sooner
-BATCH = 8                 # frames per tokenizer call
+BATCH = 8                 # frames per tokenizer call (on a CPU it takes them one at a time)
 KEY_SHARE = 0.6           # a predicted frame above this share of the raw index bits becomes a key frame
 MAX_FRAMES = 1 << 24
 KEY, PREDICTED = 0, 1
