@@ -29,7 +29,7 @@ tile = np.concatenate([np.concatenate(src[:2], 1), np.concatenate(src[2:4], 1)],
 reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]), 1)
 img = Image.fromarray(np.tile(tile, reps)[:h, :w])
 print(f"big image: {w}x{h}, quality {a.quality or 'default'}, torch threads {torch.get_num_threads()}, "
-      f"tokenizer {str(devices.tokenizer_dtype(torch.device('cpu'))).removeprefix('torch.')}, {platform.processor() or platform.machine()}")
+      f"tokenizer {devices.tokenizer_precision(torch.device('cpu'))}, {platform.processor() or platform.machine()}")
 t0 = time.time()
 data = codec.encode_image(img, quality=a.quality)
 t1 = time.time()

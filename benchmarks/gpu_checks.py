@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vqzip.devices import tokenizer_dtype  # noqa: E402
+from vqzip.devices import tokenizer_precision  # noqa: E402
 from vqzip.exact import ExactPrior  # noqa: E402
 from vqzip.prior import load_prior  # noqa: E402
 from vqzip.tokenizer import load_tokenizer  # noqa: E402
@@ -75,8 +75,7 @@ def main(model_dir: Path, data: Path, out: Path):
             tok.decode(t)
             sync()
             t2 = time.time()
-        name = str(tokenizer_dtype(dev)).removeprefix("torch.")
-        res[f"tokenizer_720p_{name}"] = {"encode_fps": round(8 / (t1 - t0), 1), "decode_fps": round(8 / (t2 - t1), 1)}
+        res[f"tokenizer_720p_{tokenizer_precision(dev)}"] = {"encode_fps": round(8 / (t1 - t0), 1), "decode_fps": round(8 / (t2 - t1), 1)}
     del os.environ["VQZIP_PRECISION"]
     out.write_text(json.dumps(res))
     print({k: v for k, v in res.items() if k != "grids"})

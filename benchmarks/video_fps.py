@@ -27,7 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import video, zoo  # noqa: E402
 from vqzip.codec import scaled_size  # noqa: E402
-from vqzip.devices import pick_device, tokenizer_dtype  # noqa: E402
+from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
 from vqzip.entropy import decode_tokens, encode_tokens  # noqa: E402
 from vqzip.exact import ExactPrior  # noqa: E402
 from vqzip.prior import load_prior  # noqa: E402
@@ -85,7 +85,7 @@ def main():
                 else platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                 "torch": torch.__version__, "frames": len(frames), "size": [w, h],
                 "quality": point.quality, "model": point.model, "scale": str(point.scale),
-                "tokenizer_dtype": str(tokenizer_dtype(dev)).removeprefix("torch.")},
+                "tokenizer_dtype": tokenizer_precision(dev)},
         "encode_fps": round(len(frames) / t_enc, 2), "decode_fps": round(len(frames) / t_dec, 2),
         "bytes": len(data), "kbps_at_25fps": round(len(data) * 8 * 25 / len(frames) / 1000, 1),
         "info": {k: v for k, v in video.info(data).items() if k in ("key_frames", "predicted_frames")},

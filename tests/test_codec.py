@@ -152,9 +152,9 @@ def test_tokenizer_precision_is_bf16_only_where_native_and_asked(monkeypatch):
     from vqzip import devices
     cpu = torch.device("cpu")
     monkeypatch.setattr(devices, "_native_bf16", lambda kind: True)
-    assert devices.tokenizer_dtype(cpu) == torch.bfloat16
+    assert devices.tokenizer_dtype(cpu) == torch.bfloat16 and devices.tokenizer_precision(cpu) == "bfloat16"
     monkeypatch.setenv("VQZIP_PRECISION", "fp32")
     assert devices.tokenizer_dtype(cpu) == torch.float32
     monkeypatch.delenv("VQZIP_PRECISION")
     monkeypatch.setattr(devices, "_native_bf16", lambda kind: False)  # emulated bf16 would be slower than fp32
-    assert devices.tokenizer_dtype(cpu) == torch.float32
+    assert devices.tokenizer_dtype(cpu) == torch.float32 and devices.tokenizer_precision(cpu) == "float32"

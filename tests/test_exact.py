@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vqzip.entropy import decode_tokens, encode_tokens
-from vqzip.exact import ExactPrior, exp_table, layer_norm, A, LOGIT
+from vqzip.exact import ExactPrior, exp_table, layer_norm, A, CLAMP, LOGIT
 from vqzip.prior import PriorConfig, TokenPrior
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, self_kv=None):
     top = s.masked_fill(~mask, -(1 << 40)).amax(-1, keepdim=True)
     p = prior.attn_exp[(top - s).clamp(0, prior.attn_exp.numel() - 1)] * mask
     out = torch.div((p[..., None] * v).sum(2), p.sum(-1, keepdim=True), rounding_mode="floor").reshape(n, d)
-    return (x + blk.o(out)).clamp(-(2 ** 22 - 1), 2 ** 22 - 1)
+    return (x + blk.o(out)).clamp(-CLAMP, CLAMP)
 
 
 @pytest.mark.parametrize("with_self", [False, True])

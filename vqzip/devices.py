@@ -29,6 +29,11 @@ def tokenizer_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if _native_bf16(device.type) else torch.float32
 
 
+def tokenizer_precision(device: torch.device) -> str:
+    """tokenizer_dtype's name ("bfloat16" or "float32"), as benchmarks record it."""
+    return str(tokenizer_dtype(device)).removeprefix("torch.")
+
+
 @lru_cache(maxsize=None)
 def _native_bf16(kind: str) -> bool:
     if kind == "cuda":

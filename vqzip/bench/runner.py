@@ -141,8 +141,8 @@ def _how(command: str | None, args: dict) -> dict:
             machine["torch_threads"] = sys.modules["torch"].get_num_threads()
         except Exception:
             pass
-        from ..devices import pick_device, tokenizer_dtype
-        machine["vqzip_tokenizer_dtype"] = str(tokenizer_dtype(pick_device())).removeprefix("torch.")
+        from ..devices import pick_device, tokenizer_precision
+        machine["vqzip_tokenizer_dtype"] = tokenizer_precision(pick_device())
     return {
         "command": command if command is not None else " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "args": args,
