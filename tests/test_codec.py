@@ -158,3 +158,8 @@ def test_tokenizer_precision_is_bf16_only_where_native_and_asked(monkeypatch):
     monkeypatch.delenv("VQZIP_PRECISION")
     monkeypatch.setattr(devices, "_native_bf16", lambda kind: False)  # emulated bf16 would be slower than fp32
     assert devices.tokenizer_dtype(cpu) == torch.float32 and devices.tokenizer_precision(cpu) == "float32"
+    with devices.autocast(cpu):  # what the tokenizer and both trainers run under
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    monkeypatch.setattr(devices, "_native_bf16", lambda kind: True)
+    with devices.autocast(cpu):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16

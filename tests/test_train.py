@@ -7,6 +7,7 @@ import torch
 
 from vqzip.tokenizer import load_tokenizer
 from vqzip.prior import load_prior
+from vqzip.errors import InputError
 from vqzip.weights import load_weights, shard_paths
 
 from conftest import SHARED, run_cli
@@ -77,6 +78,58 @@ def test_prior_trains_on_tokenizer_tokens(tmp_path, data):
     assert 0 < bits < 12
 
 
+def test_prior_trains_on_fresh_crops_at_several_scales(tmp_path, data):
+    tok_dir = tmp_path / "tok"
+    run_cli("train", "tokenizer", data, "-o", tok_dir, "--batch", "1", "--crop", "64", "--bits", "8",
+            "--minutes", "0.02", check=True)
+    run_cli("train", "prior", data, "--tokenizer", tok_dir / "tokenizer.safetensors", "-o", tmp_path / "p",
+            "--minutes", "0.05", "--crop", "64", "--crops", "0", "--scales", "3/4,3/2", "--max-side", "256",
+            "--batch", "2", "--d-model", "32", "--n-layer", "1", "--n-head", "2", "--window", "2",
+            "--period", "2", check=True)
+    _, meta = load_weights(tmp_path / "p" / "prior.safetensors")
+    assert meta["recipe"]["crops"] == 0 and meta["recipe"]["scales"] == "3/4,3/2" and meta["steps"] > 0
+
+
+@pytest.mark.parametrize("scales", ["0", "1,x", "-1/2", ","])
+def test_bad_scales_are_refused_in_one_line(tmp_path, data, scales):
+    r = run_cli("train", "prior", data, "--tokenizer", tmp_path / "none.safetensors", "-o", tmp_path / "p",
+                "--scales", scales)
+    assert r.returncode != 0 and "scales" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("weights, needle", [("missing", "no weights at"), ("garbage", "not a safetensors"),
+                                              ("prior", "not tokenizer weights")])
+def test_bad_weights_are_refused_in_one_line(tmp_path, data, weights, needle):
+    from vqzip.zoo import get_model
+    path = {"missing": tmp_path / "none.safetensors", "garbage": tmp_path / "junk.safetensors",
+            "prior": get_model("f16-lfq20").path / "prior.safetensors"}[weights]
+    (tmp_path / "junk.safetensors").write_bytes(b"\xff" * 64)
+    for cmd in (["prior", data, "--tokenizer", path], ["tokenizer", data, "--init", path]):
+        r = run_cli("train", *cmd, "-o", tmp_path / "run", "--minutes", "0.01")
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr
+
+
+def test_crop_scales_zoom_like_the_quality_levels(tmp_path):
+    """On a horizontal ramp a crop spans as many levels as its source window is wide: a crop taken
+    at scale 2 comes from a window half the crop's size, one at 1/2 from one twice its size."""
+    from PIL import Image
+    from fractions import Fraction
+    from vqzip.train.data import CropSampler
+    import numpy as np
+    ramp = np.broadcast_to(np.linspace(0, 255, 512).astype(np.uint8)[None, :, None], (512, 512, 3))
+    (tmp_path / "set").mkdir()
+    Image.fromarray(np.ascontiguousarray(ramp)).save(tmp_path / "set" / "ramp.png")
+
+    def span(scale):
+        x = CropSampler(tmp_path, 64, scales=[Fraction(scale)], seed=3).batch(8)
+        return float((x[:, 0, 32].amax(-1) - x[:, 0, 32].amin(-1)).mean()) * 127.5  # levels across a row
+
+    assert span(1) == pytest.approx(63 * 255 / 511, abs=1.5)
+    assert span("1/2") == pytest.approx(2 * span(1), rel=0.05)
+    assert span(2) == pytest.approx(span(1) / 2, rel=0.1)
+
+
 def test_large_weights_are_sharded_under_16_mib(tmp_path):
     from vqzip.tokenizer import Tokenizer, TokenizerConfig
     from vqzip.weights import export_weights
@@ -87,5 +140,5 @@ def test_large_weights_are_sharded_under_16_mib(tmp_path):
     tensors, meta = load_weights(tmp_path / "tokenizer.safetensors")
     assert set(tensors) == set(m.state_dict()) and meta["config"]["channels"] == [64, 128, 256, 512]
     files[-1].unlink()
-    with pytest.raises(FileNotFoundError, match="shards expected"):
+    with pytest.raises(InputError, match="shards expected"):
         load_weights(tmp_path / "tokenizer.safetensors")

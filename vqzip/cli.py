@@ -54,9 +54,12 @@ def train_tokenizer_cmd(
     """
     from .tokenizer import TokenizerConfig, load_tokenizer
     from .train.tokenizer import TokenizerRecipe, train_tokenizer
-    cfg = (load_tokenizer(init).cfg if init else
-           TokenizerConfig(downsample=downsample, quantizer=quantizer, bits=bits, codebook_size=codebook_size,
-                           group_bits=group_bits))
+    try:
+        cfg = (load_tokenizer(init).cfg if init else
+               TokenizerConfig(downsample=downsample, quantizer=quantizer, bits=bits, codebook_size=codebook_size,
+                               group_bits=group_bits))
+    except (VqzipError, ValueError) as e:
+        _fail(str(e))
     recipe = TokenizerRecipe(minutes=minutes, batch=batch, crop=crop, lr=lr, msssim_weight=msssim_weight,
                              gan_weight=gan_weight, gan_start=gan_start, set_weights=set_weights, seed=seed,
                              pixel_loss=pixel_loss, init=str(init or ""), decoder_only=decoder_only)
@@ -80,7 +83,10 @@ def train_prior_cmd(
     d_model: int = typer.Option(256), n_layer: int = typer.Option(4), n_head: int = typer.Option(4),
     window: int = typer.Option(7, help="Attention radius in tokens."),
     period: int = typer.Option(4, help="Coding schedule cell: period^2 steps per image (1, 2 or 4); 0 = raster order, one step per token (to measure the schedule's cost; too slow to code with)."),
-    batch: int = typer.Option(16), crop: int = typer.Option(320), crops: int = typer.Option(2000),
+    batch: int = typer.Option(16), crop: int = typer.Option(320),
+    crops: int = typer.Option(2000, help="Crops tokenized once up front and revisited; 0 = fresh crops every step (slower a step, never repeats)."),
+    scales: str = typer.Option("1", help="Resize each crop by one of these, drawn at random, as the quality levels resize images (e.g. 3/4,1,5/4,3/2,7/4)."),
+    max_side: int = typer.Option(1024, help="Shrink photos to at most this many pixels on a side first."),
     lr: float = typer.Option(1e-3), set_weights: str = typer.Option(""),
     init: Optional[Path] = typer.Option(None, help="Start from these prior weights (their architecture is used)."),
     device: str = typer.Option("auto"), seed: int = typer.Option(0),
@@ -93,12 +99,15 @@ def train_prior_cmd(
     from .tokenizer import load_tokenizer
     from .train.prior import PriorRecipe, train_prior
     from .prior import load_prior
-    tok = load_tokenizer(tokenizer)
-    cfg = (load_prior(init).cfg if init else
-           PriorConfig(token_bits=tok.cfg.token_bits, d_model=d_model, n_layer=n_layer, n_head=n_head,
-                       window=window, period=period))
-    recipe = PriorRecipe(minutes=minutes, batch=batch, crop=crop, crops=crops, lr=lr, set_weights=set_weights,
-                         seed=seed, init=str(init or ""))
+    try:
+        recipe = PriorRecipe(minutes=minutes, batch=batch, crop=crop, crops=crops, scales=scales, max_side=max_side,
+                             lr=lr, set_weights=set_weights, seed=seed, init=str(init or ""))
+        tok = load_tokenizer(tokenizer)
+        cfg = (load_prior(init).cfg if init else
+               PriorConfig(token_bits=tok.cfg.token_bits, d_model=d_model, n_layer=n_layer, n_head=n_head,
+                           window=window, period=period))
+    except VqzipError as e:
+        _fail(str(e))
     with _progress("training prior") as bar:
         task = bar.add_task("", total=1.0, info="")
         try:

@@ -29,6 +29,13 @@ def tokenizer_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if _native_bf16(device.type) else torch.float32
 
 
+def autocast(device: torch.device):
+    """Autocast to tokenizer_dtype: how the tokenizer runs, and how both trainers train (bf16 about
+    halves a CPU training step here too). Quantizers and losses that need fp32 turn it off locally."""
+    dtype = tokenizer_dtype(device)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+
 def tokenizer_precision(device: torch.device) -> str:
     """tokenizer_dtype's name ("bfloat16" or "float32"), as benchmarks record it."""
     return str(tokenizer_dtype(device)).removeprefix("torch.")

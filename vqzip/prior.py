@@ -170,8 +170,5 @@ def _layout(h: int, w: int, r: int, period: int, device: str):
 
 
 def load_prior(path) -> TokenPrior:
-    from .weights import load_weights
-    tensors, meta = load_weights(path)
-    model = TokenPrior(PriorConfig(**meta["config"]))
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
-    return model.eval()
+    from .weights import load_module
+    return load_module(path, lambda cfg: TokenPrior(PriorConfig(**cfg)), "prior")

@@ -8,7 +8,10 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file, safe_open
+
+from .errors import InputError
 
 SHARD_BYTES = 15 * 2**20  # shipped files stay under 16 MiB
 
@@ -56,15 +59,31 @@ def load_weights(path: Path) -> tuple[dict, dict]:
     """(tensors, metadata) of shipped weights, gathering shards; metadata values are JSON-decoded."""
     files = shard_paths(path)
     if not files:
-        raise FileNotFoundError(f"no weights at {path}")
+        raise InputError(f"no weights at {path}")
     tensors: dict = {}
+    md: dict = {}
     for f in files:
-        tensors.update(load_file(str(f)))
-        with safe_open(str(f), "pt") as h:
-            md = h.metadata()
+        try:
+            tensors.update(load_file(str(f)))
+            with safe_open(str(f), "pt") as h:
+                md = h.metadata() or {}
+        except SafetensorError as e:
+            raise InputError(f"{f}: not a safetensors weights file ({e})") from None
     if int(md.get("shards", "1")) != len(files):
-        raise FileNotFoundError(f"{path}: {md.get('shards')} shards expected, {len(files)} found")
+        raise InputError(f"{path}: {md.get('shards')} shards expected, {len(files)} found")
     return tensors, {k: json.loads(v) for k, v in md.items() if k != "shards"}
+
+
+def load_module(path: Path, make, what: str) -> torch.nn.Module:
+    """make(config) loaded with the weights at `path` (fp16 on disk, fp32 in memory). A file that
+    holds other weights (a prior given as a tokenizer, say) is the user's error, not a bug."""
+    tensors, meta = load_weights(path)
+    try:
+        model = make(meta["config"])
+        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise InputError(f"{path}: not {what} weights ({type(e).__name__}: {str(e).splitlines()[0][:80]})") from None
+    return model.eval()
 
 
 def weights_hash(*paths: Path) -> bytes:

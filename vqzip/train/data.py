@@ -7,6 +7,7 @@ still count more, but small clean sets (wallpapers) are not drowned by the Image
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +42,30 @@ def parse_weights(spec: str) -> dict[str, float]:
     return out
 
 
+def parse_scales(spec: str) -> list[Fraction]:
+    """'3/4,1,5/4' -> [3/4, 1, 5/4]"""
+    try:
+        out = [Fraction(s.strip()) for s in spec.split(",") if s.strip()]
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"not a list of scales: {spec!r} (e.g. 3/4,1,5/4)") from None
+    if not out or min(out) <= 0:
+        raise InputError(f"scales must be positive: {spec!r}")
+    return out
+
+
 class CropSampler:
-    """Holds every image in memory (uint8) and draws batches of random, randomly flipped crops."""
+    """Holds every image in memory (uint8) and draws batches of random, randomly flipped crops.
+
+    With `scales`, each crop is first resized by one of them, drawn at random: that is what the
+    codec's quality levels do to an image before tokenizing, and a prior coding tokens at those
+    scales should learn from them (one trained on a single scale spent up to 9 % more bits on Kodak
+    at the others)."""
 
     def __init__(self, root: Path, crop: int, weights: dict[str, float] | None = None,
-                 max_side: int = 1024, seed: int = 0, limit: int | None = None):
+                 max_side: int = 1024, seed: int = 0, limit: int | None = None,
+                 scales: list[Fraction] | None = None):
         self.crop = crop
+        self.scales = scales or [Fraction(1)]
         self.rng = np.random.default_rng(seed)
         sets = find_sets(root)
         weights = weights or {}
@@ -56,7 +75,7 @@ class CropSampler:
         set_w = []
         for si, (name, files) in enumerate(sets.items()):
             for f in files[:limit]:
-                self.images.append(_load(f, crop, max_side))
+                self.images.append(_load(f, math.ceil(crop / min(self.scales)), max_side))
                 self.set_of.append(si)
             set_w.append(weights.get(name, math.sqrt(len(files[:limit]))))
         counts = np.bincount(self.set_of, minlength=len(sets))
@@ -70,9 +89,12 @@ class CropSampler:
         out = np.empty((n, c, c, 3), np.uint8)
         for i, k in enumerate(self.rng.choice(len(self.images), n, p=self.p)):
             im = self.images[k]
-            y = self.rng.integers(0, im.shape[0] - c + 1)
-            x = self.rng.integers(0, im.shape[1] - c + 1)
-            crop = im[y:y + c, x:x + c]
+            side = round(c / self.scales[self.rng.integers(len(self.scales))])  # source window
+            y = self.rng.integers(0, im.shape[0] - side + 1)
+            x = self.rng.integers(0, im.shape[1] - side + 1)
+            crop = im[y:y + side, x:x + side]
+            if side != c:
+                crop = np.asarray(Image.fromarray(crop).resize((c, c), Image.LANCZOS))
             out[i] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 

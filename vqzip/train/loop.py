@@ -1,19 +1,12 @@
-"""What both trainers share: device choice, a wall-clock budget that survives resume, the
-learning-rate schedule (warm-up, then cosine over the budget) and bf16 autocast on CUDA."""
+"""What both trainers share: a wall-clock budget that survives resume, the learning-rate schedule
+(warm-up, then cosine over the budget), the run log and EMA weights."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 
 import torch
-
-
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 class Budget:

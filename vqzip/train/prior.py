@@ -11,9 +11,9 @@ from ..prior import PriorConfig, TokenPrior, load_prior
 from ..tokenizer import Tokenizer
 from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
-from .data import CropSampler, parse_weights
-from ..devices import pick_device
-from .loop import EMA, Budget, RunLog, autocast, device_name, set_lr
+from .data import CropSampler, parse_scales, parse_weights
+from ..devices import autocast, pick_device
+from .loop import EMA, Budget, RunLog, device_name, set_lr
 
 
 @dataclass
@@ -21,13 +21,18 @@ class PriorRecipe:
     minutes: float = 10.0
     batch: int = 16
     crop: int = 320           # pixels; the token grid is crop / stride on a side
-    crops: int = 2000         # how many crops are tokenized up front
+    crops: int = 2000         # how many crops are tokenized up front; 0: fresh crops every step
+    scales: str = "1"         # crops are resized by one of these, drawn at random (see CropSampler)
+    max_side: int = 1024      # photos are first shrunk to at most this many pixels on a side
     lr: float = 1e-3
     ema: float = 0.999
     set_weights: str = ""
     seed: int = 0
     save_every_s: float = 120.0
     init: str = ""            # start from these shipped prior weights (their config wins)
+
+    def __post_init__(self):
+        parse_scales(self.scales)  # a bad list fails before the data is loaded
 
 
 def tokenize_crops(tok: Tokenizer, sampler: CropSampler, n: int, dev: torch.device, chunk: int = 32):
@@ -48,8 +53,12 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
     torch.manual_seed(recipe.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "prior_ckpt.safetensors"
-    sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), seed=recipe.seed)
-    tokens = tokenize_crops(tokenizer.to(dev).eval(), sampler, recipe.crops, dev)
+    sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), max_side=recipe.max_side,
+                          seed=recipe.seed, scales=parse_scales(recipe.scales))
+    tokenizer = tokenizer.to(dev).eval()
+    # a fixed pool is cheap to revisit, but a prior revisiting it learns the pool: fresh crops
+    # (crops=0) cost a tokenizer pass a step and never repeat
+    pool = tokenize_crops(tokenizer, sampler, recipe.crops, dev) if recipe.crops else None
     model = TokenPrior(cfg)
     if recipe.init:
         model.load_state_dict(load_prior(recipe.init).state_dict())
@@ -71,8 +80,10 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
     model.train()
     while not budget.done():
         set_lr(opt, budget.next_lr())
-        pick = torch.randint(0, len(tokens), (recipe.batch,), generator=gen).to(dev)
-        t = tokens[pick].long()
+        if pool is None:
+            t = tokenize_crops(tokenizer, sampler, recipe.batch, dev).long()
+        else:
+            t = pool[torch.randint(0, len(pool), (recipe.batch,), generator=gen).to(dev)].long()
         if torch.rand(()) < 0.5:  # transposed grids are as plausible as upright ones for a local prior
             t = t.transpose(1, 2)
         with autocast(dev):

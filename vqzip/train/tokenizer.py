@@ -11,8 +11,8 @@ from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler
 from .losses import PatchDiscriminator, hinge_d_loss, reconstruction_loss
-from ..devices import pick_device
-from .loop import EMA, Budget, RunLog, autocast, device_name, set_lr
+from ..devices import autocast, pick_device
+from .loop import EMA, Budget, RunLog, device_name, set_lr
 
 
 @dataclass
