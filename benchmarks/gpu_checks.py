@@ -2,8 +2,8 @@
 
 1. cross-device exactness: the exact prior's frequency tables for a few token grids, hashed, on CUDA
    and on the CPU of the same machine; the tokens and hashes are saved so that any other machine can
-   recompute them (tests/test_golden.py::test_tables_recorded_on_cuda_reproduce_here does, on this
-   repo's CPU, for the shipped prior);
+   recompute them (benchmarks/verify_gpu_hashes.py does; the recorded files are for priors that
+   shipped before stop 12, so a test against the shipped prior waits for the next GPU run);
 2. tokenizer throughput on 720p frames (encode and decode, fps) in the codec's precision and in
    fp32, with the device name.
 

@@ -58,8 +58,9 @@ class CropSampler:
 
     With `scales`, each crop is first resized by one of them, drawn at random: that is what the
     codec's quality levels do to an image before tokenizing, and a prior coding tokens at those
-    scales should learn from them (one trained on a single scale spent up to 9 % more bits on Kodak
-    at the others)."""
+    scales should learn from them. On Kodak, a prior fine-tuned on crops of photos shrunk to 448 px
+    saved bits at scale 3/4 but spent 6-9 % more at 5/4 and 3/2, until fresh crops at every scale
+    fixed it (benchmarks/results/stop12_prior)."""
 
     def __init__(self, root: Path, crop: int, weights: dict[str, float] | None = None,
                  max_side: int = 1024, seed: int = 0, limit: int | None = None,
