@@ -65,29 +65,21 @@ def test_decoder_only_finetune_keeps_tokens(tmp_path, data):
     assert not torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))
 
 
-def test_prior_trains_on_tokenizer_tokens(tmp_path, data):
+@pytest.mark.parametrize("pool", [["--crops", "8"],  # a fixed pool, revisited
+                                  ["--crops", "0", "--scales", "3/4,3/2", "--max-side", "256"]])  # fresh crops
+def test_prior_trains_on_tokenizer_tokens(tmp_path, data, pool):
     tok_dir = tmp_path / "tok"
     run_cli("train", "tokenizer", data, "-o", tok_dir, "--batch", "1", "--crop", "64", "--bits", "8",
             "--minutes", "0.02", check=True)
     run_cli("train", "prior", data, "--tokenizer", tok_dir / "tokenizer.safetensors", "-o", tmp_path / "p",
-            "--minutes", "0.05", "--crop", "64", "--crops", "8", "--batch", "2", "--d-model", "32",
+            "--minutes", "0.05", "--crop", "64", *pool, "--batch", "2", "--d-model", "32",
             "--n-layer", "1", "--n-head", "2", "--window", "2", "--period", "2", check=True)
     prior = load_prior(tmp_path / "p" / "prior.safetensors")
     assert prior.cfg.token_bits == 8 and prior.cfg.period == 2
     bits = json.loads((tmp_path / "p" / "prior_log.jsonl").read_text().splitlines()[-1])["bits_per_token"]
     assert 0 < bits < 12
-
-
-def test_prior_trains_on_fresh_crops_at_several_scales(tmp_path, data):
-    tok_dir = tmp_path / "tok"
-    run_cli("train", "tokenizer", data, "-o", tok_dir, "--batch", "1", "--crop", "64", "--bits", "8",
-            "--minutes", "0.02", check=True)
-    run_cli("train", "prior", data, "--tokenizer", tok_dir / "tokenizer.safetensors", "-o", tmp_path / "p",
-            "--minutes", "0.05", "--crop", "64", "--crops", "0", "--scales", "3/4,3/2", "--max-side", "256",
-            "--batch", "2", "--d-model", "32", "--n-layer", "1", "--n-head", "2", "--window", "2",
-            "--period", "2", check=True)
-    _, meta = load_weights(tmp_path / "p" / "prior.safetensors")
-    assert meta["recipe"]["crops"] == 0 and meta["recipe"]["scales"] == "3/4,3/2" and meta["steps"] > 0
+    recipe = load_weights(tmp_path / "p" / "prior.safetensors")[1]["recipe"]
+    assert [str(recipe[k.removeprefix("--").replace("-", "_")]) for k in pool[::2]] == pool[1::2]
 
 
 @pytest.mark.parametrize("scales", ["0", "1,x", "-1/2", ","])
@@ -142,3 +134,7 @@ def test_large_weights_are_sharded_under_16_mib(tmp_path):
     files[-1].unlink()
     with pytest.raises(InputError, match="shards expected"):
         load_weights(tmp_path / "tokenizer.safetensors")
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"), {"config": "{not json"})
+    with pytest.raises(InputError, match="unreadable metadata"):
+        load_weights(tmp_path / "foreign.safetensors")

@@ -69,9 +69,12 @@ def load_weights(path: Path) -> tuple[dict, dict]:
                 md = h.metadata() or {}
         except SafetensorError as e:
             raise InputError(f"{f}: not a safetensors weights file ({e})") from None
-    if int(md.get("shards", "1")) != len(files):
-        raise InputError(f"{path}: {md.get('shards')} shards expected, {len(files)} found")
-    return tensors, {k: json.loads(v) for k, v in md.items() if k != "shards"}
+    try:
+        if int(md.get("shards", "1")) != len(files):
+            raise InputError(f"{path}: {md.get('shards')} shards expected, {len(files)} found")
+        return tensors, {k: json.loads(v) for k, v in md.items() if k != "shards"}
+    except ValueError:  # metadata that vqzip did not write
+        raise InputError(f"{path}: not vqzip weights (unreadable metadata)") from None
 
 
 def load_module(path: Path, make, what: str) -> torch.nn.Module:
@@ -82,7 +85,8 @@ def load_module(path: Path, make, what: str) -> torch.nn.Module:
         model = make(meta["config"])
         model.load_state_dict({k: v.float() for k, v in tensors.items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise InputError(f"{path}: not {what} weights ({type(e).__name__}: {str(e).splitlines()[0][:80]})") from None
+        first = (str(e).splitlines() or [""])[0][:80]
+        raise InputError(f"{path}: not {what} weights ({type(e).__name__}: {first})") from None
     return model.eval()
 
 

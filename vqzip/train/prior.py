@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import InputError
@@ -71,6 +72,7 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
     gen = torch.Generator().manual_seed(recipe.seed + budget.step)
+    sampler.rng = np.random.default_rng((recipe.seed, budget.step))  # a resumed run draws new crops
     log = RunLog(run_dir / "prior_log.jsonl", on_log)
 
     def save():
