@@ -89,6 +89,15 @@ def test_bad_scales_are_refused_in_one_line(tmp_path, data, scales):
     assert r.returncode != 0 and "scales" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args, needle", [(["--period", "3"], "period must be"),
+                                          (["--d-model", "30", "--n-head", "4"], "multiple of n_head")])
+def test_bad_prior_config_is_refused_in_one_line(tmp_path, data, args, needle):
+    from vqzip.zoo import get_model
+    r = run_cli("train", "prior", data, "--tokenizer", get_model("f16-lfq20").path / "tokenizer.safetensors",
+                "-o", tmp_path / "p", *args)
+    assert r.returncode == 1 and needle in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("weights, needle", [("missing", "no weights at"), ("garbage", "not a safetensors"),
                                               ("prior", "not tokenizer weights")])
 def test_bad_weights_are_refused_in_one_line(tmp_path, data, weights, needle):

@@ -106,7 +106,7 @@ def train_prior_cmd(
         cfg = (load_prior(init).cfg if init else
                PriorConfig(token_bits=tok.cfg.token_bits, d_model=d_model, n_layer=n_layer, n_head=n_head,
                            window=window, period=period))
-    except VqzipError as e:
+    except (VqzipError, ValueError) as e:
         _fail(str(e))
     with _progress("training prior") as bar:
         task = bar.add_task("", total=1.0, info="")

@@ -43,6 +43,12 @@ class PriorConfig:
     window: int = 7        # attention radius in tokens
     period: int = 4        # schedule cell size; groups = period**2 (0: raster order)
 
+    def __post_init__(self):
+        if self.period not in (0, *SCHEDULES):
+            raise ValueError(f"period must be one of 0, {', '.join(map(str, SCHEDULES))} (got {self.period})")
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_head ({self.n_head})")
+
     @property
     def lo_bits(self) -> int:
         return self.token_bits // 2
