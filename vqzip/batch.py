@@ -3,8 +3,7 @@ past bad files and report them at the end."""
 from __future__ import annotations
 
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -53,14 +52,14 @@ def plan(inputs: list[Path], out: Path | None, suffix: str | Callable[[Path], st
 
 
 def run(jobs: list[tuple[Path, Path]], work: Callable[[Path, Path, Callable[[], None]], dict], skip_fresh: bool,
-        label: str, show_progress: bool = True, workers: int = 1) -> Summary:
-    """work(src, dst, on_frame) for every job, `workers` at a time. on_frame advances the frame
-    counter of the progress display (video). Failures are collected, not raised."""
+        label: str, show_progress: bool = True, workers: int = 1, backend=None) -> Summary:
+    """work(src, dst, on_frame) for every job, `workers` at a time in threads here, or on `backend`
+    (ray_backend.RayBackend: one Ray task a file). on_frame advances the frame counter of the
+    progress display (video). Failures are collected, not raised."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     if workers < 1:
         raise InputError(f"--jobs must be at least 1, not {workers}")
     s = Summary()
-    lock = threading.Lock()
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
                   TimeElapsedColumn(), disable=not (show_progress and sys.stderr.isatty())) as bar:
         files = bar.add_task("", total=len(jobs), name="files")
@@ -69,24 +68,35 @@ def run(jobs: list[tuple[Path, Path]], work: Callable[[Path, Path, Callable[[], 
         def on_frame():
             bar.update(frames, advance=1, visible=True)
 
-        def one(job):
-            src, dst = job
+        todo = []
+        for src, dst in jobs:
             if skip_fresh and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
-                result = ("skipped", str(dst))
+                s.skipped.append(str(dst))
+                bar.advance(files)
             else:
-                try:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    result = ("done", work(src, dst, on_frame))
-                except VqzipError as e:
-                    result = ("failed", {"input": str(src), "error": str(e)})
-            with lock:
-                getattr(s, result[0]).append(result[1])
+                todo.append((src, dst))
+        for kind, record in _results(todo, work, on_frame, workers, backend):
+            getattr(s, kind).append(record)
             bar.advance(files)
-
-        if workers == 1:
-            for job in jobs:
-                one(job)
-        else:  # torch and the coders release the GIL, so threads overlap the heavy work
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(one, jobs))
     return s
+
+
+def attempt(work, src: Path, dst: Path, on_frame) -> tuple[str, dict]:
+    """One file, wherever it runs: ("done", work's record) or ("failed", {input, error})."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        return "done", work(src, dst, on_frame)
+    except VqzipError as e:
+        return "failed", {"input": str(src), "error": str(e)}
+
+
+def _results(todo, work, on_frame, workers: int, backend):
+    """attempt() for every job, yielded as each finishes."""
+    if backend is not None:
+        yield from backend.map(work, todo, on_frame)
+    elif workers == 1:
+        for src, dst in todo:
+            yield attempt(work, src, dst, on_frame)
+    else:  # torch and the coders release the GIL, so threads overlap the heavy work
+        with ThreadPoolExecutor(workers) as pool:
+            yield from (f.result() for f in as_completed([pool.submit(attempt, work, *job, on_frame) for job in todo]))

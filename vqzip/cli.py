@@ -186,6 +186,20 @@ def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixe
     return codec.decode_file(src, dst, force=force, device=device, max_pixels=max_pixels)
 
 
+def _backend(name: str, address: str | None, jobs: int):
+    """None for the local backend, else the Ray backend; every input then goes through batch.run."""
+    if name == "local":
+        if address:
+            raise InputError("--address is for --backend ray")
+        return None
+    if name != "ray":
+        raise InputError(f"unknown backend {name!r} (use local or ray)")
+    if jobs != 1:
+        raise InputError("--jobs is for the local backend; Ray runs as many files at once as the cluster has CPUs")
+    from . import ray_backend
+    return ray_backend.connect(address)
+
+
 def _decoded_suffix(src: Path) -> str:
     return ".mp4" if _is_video_vqz(src) else ".png"
 
@@ -203,6 +217,8 @@ def encode(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files coded at once in batch mode."),
+    backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ):
     """Compress images and videos to .vqz files.
@@ -217,18 +233,21 @@ def encode(
       vqzip encode photo.png --bpp 0.05
       vqzip encode clip.mp4 -o clip.vqz --gop 32
       vqzip encode footage/ -o packed/ -r --jobs 2 --json
+      vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379
     """
     from . import batch, video_io
     opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio)
     try:
         plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | video_io.VIDEO_INPUT_EXTS, recursive)
-        if len(plan) == 1 and not inputs[0].is_dir():
+        runner = _backend(backend, address, jobs)
+        if runner is None and len(plan) == 1 and not inputs[0].is_dir():
             with _frame_progress(f"encoding {plan[0][0].name}") as on_frame:
                 r = _encode_one(*plan[0], on_frame, **opts)
             _warn(r)
             _emit(r, as_json, f"{r['output']}: {r['file_bytes']} bytes, {r['bpp']:.4f} bpp")
             return
-        s = batch.run(plan, lambda a, b, f: _encode_one(a, b, f, **opts), not force, "encoding", workers=jobs)
+        s = batch.run(plan, lambda a, b, f: _encode_one(a, b, f, **opts), not force, "encoding", workers=jobs,
+                      backend=runner)
     except VqzipError as e:
         _fail(str(e))
     _report(s, as_json, "encoded")
@@ -242,6 +261,8 @@ def decode(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files decoded at once in batch mode."),
+    backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse, before any work, files whose image or frame is larger (default 100,000,000). Decoding time grows with the declared size, so a service decoding untrusted files should set its own bound."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
@@ -253,13 +274,15 @@ def decode(
       vqzip decode photo.vqz -o photo.webp
       vqzip decode clip.vqz -o clip.mkv      [dim]# lossless FFV1 of the decoded frames[/dim]
       vqzip decode packed/ -o restored/ -r
+      vqzip decode packed/ -o restored/ -r --backend ray
       vqzip decode damaged.vqz -o rescued.mp4 --salvage
       vqzip decode untrusted.vqz --max-pixels 4000000
     """
     from . import batch
     try:
         plan = batch.plan(inputs, output, _decoded_suffix, {".vqz"}, recursive)
-        if len(plan) == 1 and not inputs[0].is_dir():
+        runner = _backend(backend, address, jobs)
+        if runner is None and len(plan) == 1 and not inputs[0].is_dir():
             with _frame_progress(f"decoding {plan[0][0].name}") as on_frame:
                 r = _decode_one(*plan[0], on_frame, force=force, device=device, salvage=salvage,
                                 max_pixels=max_pixels)
@@ -268,7 +291,8 @@ def decode(
             _emit(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {what}")
             return
         s = batch.run(plan, lambda a, b, f: _decode_one(a, b, f, force=force, device=device, salvage=salvage,
-                                                        max_pixels=max_pixels), not force, "decoding", workers=jobs)
+                                                        max_pixels=max_pixels), not force, "decoding", workers=jobs,
+                      backend=runner)
     except VqzipError as e:
         _fail(str(e))
     _report(s, as_json, "decoded")
