@@ -19,10 +19,12 @@ app.add_typer(train_app, name="train")
 
 
 def _progress(total_label: str):
+    """The training bar; under torchrun, rank 0's alone."""
+    from .train.distributed import is_main
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     return Progress(TextColumn(total_label), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    transient=False, disable=not sys.stderr.isatty())
+                    transient=False, disable=not sys.stderr.isatty() or not is_main())
 
 
 @train_app.command("tokenizer")
@@ -71,7 +73,8 @@ def train_tokenizer_cmd(
                 None if bar.console.is_terminal else print(json.dumps(r), flush=True)))
         except VqzipError as e:
             _fail(str(e))
-    typer.echo(" ".join(map(str, files)))
+    if files:  # rank 0's; under torchrun the other ranks write nothing
+        typer.echo(" ".join(map(str, files)))
 
 
 @train_app.command("prior")
@@ -116,7 +119,8 @@ def train_prior_cmd(
                 None if bar.console.is_terminal else print(json.dumps(r), flush=True)))
         except VqzipError as e:
             _fail(str(e))
-    typer.echo(" ".join(map(str, files)))
+    if files:  # rank 0's; under torchrun the other ranks write nothing
+        typer.echo(" ".join(map(str, files)))
 
 
 def _fail(msg: str, code: int = 1):

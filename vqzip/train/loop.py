@@ -31,10 +31,11 @@ class Budget:
     def done(self) -> bool:
         return self.elapsed >= self.total
 
-    def next_lr(self) -> float:
+    def next_lr(self, progress: float) -> float:
+        """`progress` is passed in so that every rank of a multi-process run uses rank 0's."""
         self.step += 1
         warm = min(1.0, self.step / self.warmup)
-        return self.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * self.progress)))
+        return self.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def save_due(self, every_s: float) -> bool:
         if time.monotonic() - self._last_save >= every_s:

@@ -13,7 +13,8 @@ from ..tokenizer import Tokenizer
 from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights
-from ..devices import autocast, pick_device
+from ..devices import autocast
+from .distributed import CallAs, Ranks
 from .loop import EMA, Budget, RunLog, device_name, set_lr
 
 
@@ -47,15 +48,17 @@ def tokenize_crops(tok: Tokenizer, sampler: CropSampler, n: int, dev: torch.devi
 
 def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfig, recipe: PriorRecipe,
                 device: str = "auto", on_log=None) -> list[Path]:
-    """Trains (or resumes) and writes run_dir/prior.safetensors (float weights; exact.py integerizes them)."""
+    """Trains (or resumes) and writes run_dir/prior.safetensors (float weights; exact.py integerizes them).
+    Under torchrun every rank trains on its own crops and rank 0 writes; the others return []."""
     if cfg.token_bits != tokenizer.cfg.token_bits:
         raise InputError(f"prior codes {cfg.token_bits}-bit tokens but the tokenizer makes {tokenizer.cfg.token_bits}-bit ones")
-    dev = pick_device(device)
+    ranks = Ranks(device)
+    dev = ranks.device
     torch.manual_seed(recipe.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "prior_ckpt.safetensors"
     sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), max_side=recipe.max_side,
-                          seed=recipe.seed, scales=parse_scales(recipe.scales))
+                          seed=ranks.seed(recipe.seed), scales=parse_scales(recipe.scales))
     tokenizer = tokenizer.to(dev).eval()
     # a fixed pool is cheap to revisit, but a prior revisiting it learns the pool: fresh crops
     # (crops=0) cost a tokenizer pass a step and never repeat
@@ -71,17 +74,19 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
         check_resumable(ckpt, cfg.to_dict(), "prior")
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
-    gen = torch.Generator().manual_seed(recipe.seed + budget.step)
-    sampler.rng = np.random.default_rng((recipe.seed, budget.step))  # a resumed run draws new crops
-    log = RunLog(run_dir / "prior_log.jsonl", on_log)
+    gen = torch.Generator().manual_seed((recipe.seed + budget.step) * ranks.world + ranks.rank)
+    sampler.rng = np.random.default_rng(ranks.seed(recipe.seed, budget.step))  # a resumed run draws new crops
+    log = RunLog(run_dir / "prior_log.jsonl", on_log) if ranks.main else None
+    record = asdict(recipe) | {"world_size": ranks.world}  # --batch is per process
+    net = ranks.wrap(CallAs(model, "loss"))
 
     def save():
         save_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt},
-                        {"step": budget.step, "elapsed": budget.elapsed, "config": cfg.to_dict(), "recipe": asdict(recipe)})
+                        {"step": budget.step, "elapsed": budget.elapsed, "config": cfg.to_dict(), "recipe": record})
 
     model.train()
-    while not budget.done():
-        set_lr(opt, budget.next_lr())
+    while (progress := ranks.progress(budget)) < 1:
+        set_lr(opt, budget.next_lr(progress))
         if pool is None:
             t = tokenize_crops(tokenizer, sampler, recipe.batch, dev).long()
         else:
@@ -89,17 +94,20 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
         if torch.rand(()) < 0.5:  # transposed grids are as plausible as upright ones for a local prior
             t = t.transpose(1, 2)
         with autocast(dev):
-            bits = model.loss(t)
+            bits = net(t)
         opt.zero_grad(set_to_none=True)
         bits.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema.update(model, budget.step)
-        if log.due(budget):
+        if log and log.due(budget):
             log.write(budget, {"bits_per_token": float(bits.detach()), "raw_bits": cfg.token_bits})
-        if budget.save_due(recipe.save_every_s):
+        if ranks.main and budget.save_due(recipe.save_every_s):
             save()
+    ranks.close()
+    if not ranks.main:
+        return []
     save()
-    meta = {"config": cfg.to_dict(), "recipe": asdict(recipe), "steps": budget.step,
+    meta = {"config": cfg.to_dict(), "recipe": record, "steps": budget.step,
             "train_seconds": round(budget.elapsed), "device": device_name(dev)}
     return export_weights(run_dir / "prior.safetensors", ema.model, meta)
