@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media
+from . import container, media, search
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError, ModelError
@@ -50,48 +50,56 @@ def _open(image) -> tuple[Image.Image, dict]:
 
 
 def encode_image(image, model: str | None = None, quality: int | None = None, device: str = "auto",
-                 bpp: float | None = None) -> bytes:
+                 bpp: float | None = None, effort: int | None = None) -> bytes:
     """Compress an image (a path or a PIL image) to .vqz bytes.
 
     `quality` picks an operating point of the zoo (see `vqzip models`); `model` alone encodes with
     that model at full resolution; `bpp` picks the highest quality whose file fits the budget.
+    `effort` (0-9, default search.DEFAULT_EFFORT) is how hard the encoder searches for tokens
+    (search.py); decoding does not depend on it.
     """
     rgb, info = _open(image)
     dev = pick_device(device)
+    effort = search.check_effort(search.DEFAULT_EFFORT if effort is None else effort)
     if bpp is not None:
-        return _fit_budget(rgb, info, bpp, dev)
-    return _encode(rgb, info, resolve(model, quality), dev)
+        return _fit_budget(rgb, info, bpp, dev, effort)
+    return _encode(rgb, info, resolve(model, quality), dev, effort)
 
 
-def _fit_budget(rgb, info, bpp: float, dev: torch.device) -> bytes:
+def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
     pixels = rgb.width * rgb.height
     smallest = None
     for p in sorted(list_points(), key=lambda p: -p.quality):
-        data = _encode(rgb, info, p, dev)
+        data = _encode(rgb, info, p, dev, effort)
         if len(data) * 8 / pixels <= bpp:
             return data
         smallest = len(data) * 8 / pixels
     raise InputError(f"no operating point fits {bpp} bpp (the smallest file is {smallest:.4f} bpp)")
 
 
-def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device) -> bytes:
+def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effort: int) -> bytes:
     m = get_model(point.model)
-    tok = m.tokenizer.to(dev)
     img = resized(rgb, scaled_size(rgb.width, rgb.height, point.scale))
-    tokens = tok.encode(to_tensor(img, tok.stride).to(dev))[0].cpu().numpy()
-    return pack_tokens(tokens, point, rgb.width, rgb.height, info)
+    x = to_tensor(img, m.tokenizer.stride).to(dev)
+    effort = effort if search.searchable(m.tokenizer) else 0
+    tokens = search.find_tokens(m.tokenizer.to(dev), m.float_prior.to(dev), x, effort, point.search_lambda)
+    return pack_tokens(tokens[0].cpu().numpy(), point, rgb.width, rgb.height, info, effort)
 
 
-def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info: dict | None = None) -> bytes:
+def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info: dict | None = None,
+                effort: int = 0) -> bytes:
     """A .vqz image of a token grid: the lossless stage alone (also how video frames are
-    measured against independent images)."""
+    measured against independent images). A searched grid records its effort in the header
+    (`vqzip info` shows it; decoders ignore it), which costs 12 bytes; effort 0 records nothing,
+    so its files are byte for byte what vqzip wrote before the search existed."""
     m = get_model(point.model)
     info = info or {"mode": "RGB", "bit_depth": 8, "alpha": False}
+    extra = ({"alpha": True} if info["alpha"] else {}) | ({"effort": effort} if effort else {})
     header = container.Header(
         kind="image", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
         mode=info["mode"][:container.MAX_MODE_BYTES], bit_depth=info["bit_depth"],
         grid_h=tokens.shape[0], grid_w=tokens.shape[1], scale_num=point.scale.numerator,
-        scale_den=point.scale.denominator, extra={"alpha": True} if info["alpha"] else {})
+        scale_den=point.scale.denominator, extra=extra)
     return container.pack(header, encode_tokens(m.prior, tokens))
 
 
@@ -151,6 +159,7 @@ def info(data: bytes) -> dict:
         return video.info(data)
     out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
     out["bpp"] = len(data) * 8 / (header.width * header.height)
+    out["effort"] = header.extra.get("effort", 0)
     try:
         bits = get_model(header.model_id).tokenizer.cfg.token_bits
     except ModelError:

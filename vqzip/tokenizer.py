@@ -126,14 +126,18 @@ class Tokenizer(nn.Module):
         return self.decoder(zq), idx, aux, stats
 
     @torch.inference_mode()
-    def encode(self, x: torch.Tensor, tile: int = TILE) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] -> integer tokens (B, H/s, W/s)."""
+    def latent(self, x: torch.Tensor, tile: int = TILE) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> the encoder's fp32 output (B, latent, H/s, W/s), before quantizing."""
         def f(t):
             with autocast(t.device):  # the convolutions; the quantizer stays in fp32
-                z = self.encoder(t)
-            return self.quant.to_indices(z.float())
+                return self.encoder(t).float()
         s = self.stride
         return _tiled(f, x, s, 1 / s, tile)
+
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor, tile: int = TILE) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> integer tokens (B, H/s, W/s)."""
+        return self.quant.to_indices(self.latent(x, tile))
 
     @torch.inference_mode()
     def decode(self, idx: torch.Tensor, tile: int = TILE) -> torch.Tensor:

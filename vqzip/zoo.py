@@ -33,13 +33,18 @@ class Model:
     @cached_property
     def tokenizer(self):
         from .tokenizer import load_tokenizer
-        return load_tokenizer(self.path / "tokenizer.safetensors")
+        return load_tokenizer(self.path / "tokenizer.safetensors").requires_grad_(False)
+
+    @cached_property
+    def float_prior(self):
+        """The trained float prior: the encoder-side search's estimate of rate (coding uses `prior`)."""
+        from .prior import load_prior
+        return load_prior(self.path / "prior.safetensors").requires_grad_(False)
 
     @cached_property
     def prior(self):
         from .exact import ExactPrior
-        from .prior import load_prior
-        return ExactPrior(load_prior(self.path / "prior.safetensors"))
+        return ExactPrior(self.float_prior)
 
     @cached_property
     def card(self) -> dict:
@@ -73,17 +78,23 @@ class Point:
     quality: int
     model: str
     scale: Fraction
+    lam: float | None = None  # video: MSE per bit of the keep-or-change decisions (decisions.py); None: none
+    search_lambda: float = 0.0  # images: the encoder-side search's price of a bit, in squared 0-255 levels (search.py)
 
     def as_dict(self) -> dict:
         return {"quality": self.quality, "model": self.model, "scale": str(self.scale)}
 
 
-def list_points() -> list[Point]:
+def list_points(kind: str = "image") -> list[Point]:
+    """The quality ladder of images, or of videos (kind "video"): points.json's "video" list,
+    whose points also carry the lambda of the keep-or-change decisions; without one, the images'."""
     f = models_dir() / "points.json"
     if not f.exists():
         return [Point(i + 1, m, Fraction(1)) for i, m in enumerate(list_models())]
     spec = json.loads(f.read_text())
-    return [Point(p["quality"], p["model"], Fraction(p["scale"])) for p in spec["points"]]
+    rows = spec.get("video", spec["points"]) if kind == "video" else spec["points"]
+    return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda", 0.0))
+            for p in rows]
 
 
 def default_quality() -> int:
@@ -93,14 +104,16 @@ def default_quality() -> int:
     return list_points()[0].quality
 
 
-def resolve(model: str | None = None, quality: int | None = None) -> Point:
-    """The operating point for `-q`/`--model`: a model alone means full resolution."""
+def resolve(model: str | None = None, quality: int | None = None, kind: str = "image") -> Point:
+    """The operating point for `-q`/`--model`: a model alone means full resolution (for a video,
+    with the default video point's decisions)."""
     if model is not None and quality is None:
         get_model(model)
-        return Point(0, model, Fraction(1))
+        lam = next((p.lam for p in list_points(kind) if p.quality == default_quality()), None)
+        return Point(0, model, Fraction(1), lam)
     q = default_quality() if quality is None else quality
-    for p in list_points():
+    for p in list_points(kind):
         if p.quality == q and (model is None or p.model == model):
             return p
-    qs = ", ".join(str(p.quality) for p in list_points())
+    qs = ", ".join(str(p.quality) for p in list_points(kind))
     raise ModelError(f"no operating point with quality {q}" + (f" for model {model}" if model else "") + f" (have: {qs})")

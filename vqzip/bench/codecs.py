@@ -293,6 +293,7 @@ class VQZipCodec(Codec):
     def __init__(self) -> None:
         self._points: list | None = None
         self._error: str | None = None
+        self.effort: int | None = None  # the encoder-side search's effort; None: vqzip's default
 
     def _load(self):
         # Only success is cached: a failed import is retried on the next call (cheap),
@@ -335,16 +336,20 @@ class VQZipCodec(Codec):
             raise TypeError(f"cannot interpret vqzip operating point {setting!r}")
         return q
 
+    def effective_effort(self) -> int:
+        from vqzip.search import DEFAULT_EFFORT
+        return DEFAULT_EFFORT if self.effort is None else self.effort
+
     def setting_label(self, setting):
         p = setting if hasattr(setting, "scale") else None
-        return f"q{self._quality(setting)}" + (f" ({p.model} x{p.scale})" if p else "")
+        return f"q{self._quality(setting)}" + (f" ({p.model} x{p.scale}, effort {self.effective_effort()})" if p else "")
 
     def _roundtrip(self, img, setting):
         from vqzip.codec import decode, encode_image
 
         src = _clean_rgb(img)
         t0 = time.perf_counter()
-        data = encode_image(src, quality=self._quality(setting))
+        data = encode_image(src, quality=self._quality(setting), effort=self.effort)
         t1 = time.perf_counter()
         out = decode(bytes(data))
         if isinstance(out, np.ndarray):

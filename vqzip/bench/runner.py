@@ -224,6 +224,7 @@ def run_bench(
     anchors: Sequence[str] = ANCHORS,
     command: str | None = None,
     console: Any = None,
+    effort: int | None = None,
 ) -> dict:
     """Benchmark ``codecs`` (default: all) on the images under ``paths``.
 
@@ -238,6 +239,7 @@ def run_bench(
         anchors: BD-rate anchors (default ``jpeg`` and ``avif``).
         command: command line to record in ``how`` (default: ``sys.argv``).
         console: optional ``rich.console.Console`` for the progress bar.
+        effort: vqzip's encoder-side search effort (0-9; default: vqzip's default).
 
     Returns:
         The summary dict (what ``summary.json`` holds) plus ``"points"`` (the CSV
@@ -251,6 +253,7 @@ def run_bench(
     ``bd_rate_reasons``, ``notes``, ``how``, ``elapsed_s``.
     """
     t_start = time.perf_counter()
+    get_codec("vqzip").effort = effort
     codec_names = list(codecs) if codecs else list(DEFAULT_CODECS)
     metric_keys: list[str] = []
     for m in metrics if metrics else DEFAULT_METRICS:
@@ -407,6 +410,7 @@ def run_bench(
         "out_dir": str(out_dir) if out_dir is not None else None,
         "settings": {k: [_jsonable(x) for x in v] for k, v in (settings or {}).items()},
         "anchors": list(anchors),
+        "vqzip_effort": get_codec("vqzip").effective_effort(),
     }
     summary: dict[str, Any] = {
         "images": image_meta,

@@ -1,0 +1,114 @@
+"""The encoder-side search (vqzip/search.py): every effort makes a file today's decoder reads, its
+tokens decode bit-exactly whatever the thread count, and it never ends worse than it started."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vqzip import codec, search, zoo
+from vqzip.errors import InputError
+from vqzip.quant import LFQ
+from vqzip.tokenizer import Tokenizer, TokenizerConfig
+
+from conftest import KODAK, run_cli
+
+
+@pytest.fixture(scope="module")
+def crop():
+    return Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 428, 196))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return zoo.get_model(zoo.resolve().model)
+
+
+@pytest.mark.parametrize("effort", list(search.EFFORTS))
+def test_every_effort_round_trips(crop, effort):
+    data = codec.encode_image(crop, quality=2, effort=effort)
+    assert codec.info(data)["effort"] == effort
+    out = codec.decode(data)
+    assert out.size == crop.size
+    err = np.abs(np.asarray(out, np.float64) - np.asarray(crop, np.float64)).mean()
+    assert err < 20  # a picture of the crop, not noise
+
+
+def test_effort_zero_is_the_single_pass(crop, model):
+    x = codec.to_tensor(crop, model.tokenizer.stride)
+    assert torch.equal(search.find_tokens(model.tokenizer, model.float_prior, x, 0, 2000.0), model.tokenizer.encode(x))
+    # and its files are byte for byte the ones written before the search existed: no effort key
+    data = codec.encode_image(crop, effort=0)
+    assert "effort" not in codec.container.unpack(data)[0].extra
+
+
+def test_searched_tokens_decode_exactly_at_one_and_two_threads(crop, model):
+    point = zoo.resolve(quality=3)
+    img = codec.resized(crop, codec.scaled_size(crop.width, crop.height, point.scale))
+    x = codec.to_tensor(img, model.tokenizer.stride)
+    found = search.find_tokens(model.tokenizer, model.float_prior, x, 4, point.search_lambda)[0].numpy()
+    assert (found != model.tokenizer.encode(x)[0].numpy()).any()  # the search did move some tokens
+    data = codec.pack_tokens(found, point, crop.width, crop.height, effort=4)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            assert (codec.decode_tokens_of(data)[1] == found).all()
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("lr", [search.LR, 3.0])  # 3.0: steps that overshoot and must be refused
+def test_search_never_ends_worse_than_it_started(crop, model, lr, monkeypatch):
+    monkeypatch.setattr(search, "LR", lr)
+    x = codec.to_tensor(crop, model.tokenizer.stride)
+    z = model.tokenizer.latent(x).clone()
+    start = z.clone()
+    h, w = z.shape[-2:]
+    core = (1, h - 1, 1, w - 1)
+    j_start, j_end = search._search_tile(model.tokenizer, model.float_prior, x, z, core, search.schedule(6), 2000.0)
+    assert j_end <= j_start
+    # outside the core the tokens are context, held fixed
+    inside = torch.zeros(h, w, dtype=torch.bool)
+    inside[1:h - 1, 1:w - 1] = True
+    assert torch.equal((z > 0)[..., ~inside], (start > 0)[..., ~inside])
+
+
+def test_tiles_cover_the_grid_once():
+    tiles = search._tiles(130, 70)
+    cover = np.zeros((130, 70), int)
+    for y0, y1, x0, x1 in tiles:
+        assert y1 - y0 <= search.TILE and x1 - x0 <= search.TILE
+        cover[y0:y1, x0:x1] += 1
+    assert (cover == 1).all()
+
+
+def test_a_grid_searched_in_tiles_round_trips(crop, model, monkeypatch):
+    monkeypatch.setattr(search, "TILE", 3)  # the crop's 8x6 grid becomes six tiles
+    data = codec.encode_image(crop, quality=2, effort=2)
+    assert codec.decode(data).size == crop.size
+
+
+def test_bad_effort_is_one_line(crop):
+    with pytest.raises(InputError, match="effort must be one of 0..9"):
+        codec.encode_image(crop, effort=10)
+
+
+def test_vq_tokenizers_are_not_searched():
+    assert search.searchable(zoo.get_model(zoo.resolve().model).tokenizer)
+    assert not search.searchable(Tokenizer(TokenizerConfig(quantizer="vq", codebook_size=16)))
+    assert isinstance(zoo.get_model(zoo.resolve().model).tokenizer.quant, LFQ)
+
+
+def test_cli_effort(tmp_path, crop):
+    src = tmp_path / "crop.png"
+    crop.save(src)
+    run = run_cli
+    r = run("encode", str(src), "-o", str(tmp_path / "a.vqz"), "--effort", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["effort"] == 2
+    r = run("info", str(tmp_path / "a.vqz"), "--json")
+    assert json.loads(r.stdout)["effort"] == 2
+    r = run("encode", str(src), "-o", str(tmp_path / "b.vqz"), "--effort", "12")
+    assert r.returncode == 1 and r.stderr.strip() == "error: effort must be one of 0..9 (got 12)"
