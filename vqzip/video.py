@@ -1,8 +1,10 @@
 """Video: frames -> tokens -> groups of pictures (GOPs) -> one .vqz file, and back.
 
 Frames are tokenized by the image tokenizer (in batches, which can flip a token only where float
-rounding differs), so a video frame is reconstructed as the same frame coded as an image would be;
-only the lossless stage differs. The payload of a
+rounding differs). On a predicted frame the encoder then keeps the previous frame's token wherever
+taking the new one is not worth its bits (decisions.py, with the lambda of the video ladder's
+point: points.json's "video" list); without decisions a frame reconstructs as the same frame
+coded as an image would. The decoder does not know which was done. The payload of a
 video file (after the usual VQZ1 header, kind "video") is
 
     audio length u32, CRC32 of the audio u32, audio bytes (Opus in Ogg from video_io, or nothing)
@@ -38,6 +40,7 @@ from PIL import Image
 
 from . import container, media
 from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
+from .decisions import Decider
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError
@@ -110,7 +113,11 @@ def _ahead(items: Iterable, depth: int = 2) -> Iterator:
         t.join()
 
 
-def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev) -> Iterator[np.ndarray]:
+def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev, decoded: bool,
+              lock=contextlib.nullcontext()) -> Iterator[tuple[np.ndarray, torch.Tensor | None, torch.Tensor | None]]:
+    """(tokens, input pixels, decoded tokens) of each frame; the pixels only if `decoded`, for
+    the keep-or-change decisions (decoding here, in the producer thread, overlaps the coding).
+    The tokenizer runs under `lock`, which the decisions' own decoding shares."""
     def prepare(f: np.ndarray) -> torch.Tensor:
         return to_tensor(resized(Image.fromarray(f), size), tok.stride)
 
@@ -118,7 +125,16 @@ def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev) -> 
     # (about 25 ms of one core per 720p frame, so with a GPU it is worth spreading).
     with ThreadPoolExecutor(BATCH) as pool:
         for batch in _batches(frames, BATCH):
-            yield from tok.encode(torch.cat(list(pool.map(prepare, batch))).to(dev)).cpu().numpy()
+            x = torch.cat(list(pool.map(prepare, batch))).to(dev)
+            with lock:
+                tokens = tok.encode(x)
+            if not decoded:
+                yield from ((t, None, None) for t in tokens.cpu().numpy())
+                continue
+            with lock:
+                pixels = tok.decode(tokens)
+            for i, t in enumerate(tokens.cpu().numpy()):
+                yield t, x[i:i + 1], pixels[i:i + 1]
 
 
 def _chunk(first: int, frames: list[tuple[int, bytes]]) -> bytes:
@@ -139,23 +155,33 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     m = get_model(point.model)
     tok = m.tokenizer.to(dev)
     bits = m.prior.cfg.token_bits
+    # two threads running convolutions at once oversubscribe the cores (on 2 CPU cores, 9 times
+    # slower): the decisions' decoding and the tokenizer take turns
+    lock = threading.Lock()
+    decider = None if point.lam is None else Decider(tok, point.lam, lock)
     chunks: list[bytes] = []
     current: list[tuple[int, bytes]] = []
-    prev = state = None
+    prev = prev_pixels = state = None
     count = 0
-    for tokens in _ahead(_tokenize(frames, tok, scaled_size(width, height, point.scale), dev)):
+    size = scaled_size(width, height, point.scale)
+    for tokens, target, pixels in _ahead(_tokenize(frames, tok, size, dev, decider is not None, lock)):
         data = None
         if prev is not None and len(current) < gop:
-            data = encode_predicted(prev, tokens, state)
+            grid, grid_pixels = tokens, pixels
+            if decider:
+                grid, grid_pixels = decider.decide(target, tokens, pixels, prev, prev_pixels, state)
+            data = encode_predicted(prev, grid, state)
             if len(data) * 8 > KEY_SHARE * bits * tokens.size:
                 data = None
         if data is None:
             if current:
                 chunks.append(_chunk(count - len(current), current))
             current, state = [(KEY, encode_tokens(m.prior, tokens))], TemporalState(bits)
+            grid, grid_pixels = tokens, pixels
         else:
             current.append((PREDICTED, data))
-        prev, count = tokens, count + 1
+        # the next frame refers to what the decoder will have: the coded grid, not the fresh one
+        prev, prev_pixels, count = grid, grid_pixels, count + 1
         if count > MAX_FRAMES:
             raise InputError(f"the clip has more than {MAX_FRAMES} frames")
         if on_frame:
@@ -365,7 +391,7 @@ def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = N
     media.refuse_overwrite(dst, force)  # before the work, not after
     v = video_io.probe(src)
     blob = video_io.extract_audio(src) if audio and v.has_audio else None
-    data = encode_frames(video_io.read_frames(src), v.width, v.height, v.fps, resolve(model, quality),
+    data = encode_frames(video_io.read_frames(src), v.width, v.height, v.fps, resolve(model, quality, "video"),
                          device, gop, blob, on_frame)
     media.atomic_write_bytes(dst, data, force)
     out = info(data) | {"input": str(src), "output": str(dst)}

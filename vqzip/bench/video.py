@@ -84,7 +84,7 @@ _SPECS = {
     "av1": _VideoCodec("av1", "libsvtav1", ("libdav1d", "av1", "libaom-av1"), "crf", [63, 55, 45, 35],
                        {"preset": "8"}, "AV1 via SVT-AV1, preset 8, CRF sweep"),
     "vqzip": _VideoCodec("vqzip", "vqzip", (), "q", [1, 2, 3, 4, 5], {},
-                         "vqzip video: key frames by the exact image prior, the rest by the temporal model"),
+                         "vqzip video: key frames by the exact image prior, the rest by the temporal model, with keep-or-change decisions"),
 }
 
 
@@ -105,7 +105,7 @@ def _pad_even(a: np.ndarray) -> np.ndarray:
 def _encoder_available(spec: _VideoCodec) -> tuple[bool, str]:
     if spec.name == "vqzip":
         from ..zoo import list_points
-        return (True, "") if list_points() else (False, "no vqzip models installed")
+        return (True, "") if list_points("video") else (False, "no vqzip models installed")
     ok, reason = ffmpeg_encoder_status(spec.encoder)
     if ok and first_ffmpeg_codec(spec.decoders, "r") is None:
         return False, f"no decoder among {', '.join(spec.decoders)}"
@@ -168,7 +168,7 @@ def _vqzip_roundtrip(frames: list[np.ndarray], fps: Fraction, quality: int):
     from ..zoo import resolve
     h, w = frames[0].shape[:2]
     t0 = time.perf_counter()
-    data = video.encode_frames(frames, w, h, fps, resolve(None, quality))
+    data = video.encode_frames(frames, w, h, fps, resolve(None, quality, "video"))
     t_enc = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = list(video.decode_frames(video.parse(data)))
