@@ -112,3 +112,20 @@ def test_cli_effort(tmp_path, crop):
     assert json.loads(r.stdout)["effort"] == 2
     r = run("encode", str(src), "-o", str(tmp_path / "b.vqz"), "--effort", "12")
     assert r.returncode == 1 and r.stderr.strip() == "error: effort must be one of 0..9 (got 12)"
+
+
+def test_video_key_frames_take_the_effort():
+    from fractions import Fraction
+    from vqzip import video
+    # a crop where effort 3 finds better tokens at the video ladder's scale (on the smaller test
+    # crop every step there is refused: its tokens are already a local optimum)
+    crop = Image.open(KODAK / "kodim23.png").convert("RGB").crop((200, 60, 456, 220))
+    frames = [np.asarray(crop)] * 3
+    point = zoo.resolve(quality=1, kind="video")
+    plain, searched = (video.encode_frames(iter(frames), crop.width, crop.height, Fraction(10), point, effort=e)
+                       for e in (0, 3))
+    assert video.info(plain)["effort"] == 0 and video.info(searched)["effort"] == 3
+    key = lambda data: next(video.decode_tokens_of(video.parse(data)))[1]
+    assert (key(plain) != key(searched)).any()
+    out = list(video.decode_frames(video.parse(searched)))
+    assert len(out) == 3 and out[0].shape == (crop.height, crop.width, 3)

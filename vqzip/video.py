@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media
+from . import container, media, search
 from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
 from .decisions import Decider
 from .devices import pick_device
@@ -52,6 +52,9 @@ BATCH = 8                 # frames per tokenizer call (on a CPU it takes them on
 KEY_SHARE = 0.6           # a predicted frame above this share of the raw index bits becomes a key frame
 MAX_FRAMES = 1 << 24
 KEY, PREDICTED = 0, 1
+# key frames are searched only when asked (--effort): the search's gain on video clips is not yet
+# measured, and a key frame at the video ladder's scales costs several seconds of search on a CPU
+VIDEO_EFFORT = 0
 _AUDIO = struct.Struct("<II")    # length, CRC32
 _GOP_MAGIC = b"VQG1"
 _CHUNK = struct.Struct("<4sIHI")  # marker, first frame, frame count, body length
@@ -145,8 +148,9 @@ def _chunk(first: int, frames: list[tuple[int, bytes]]) -> bytes:
 
 def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, point: Point,
                   device: str = "auto", gop: int = GOP, audio: bytes | None = None,
-                  on_frame: Callable[[], None] | None = None) -> bytes:
-    """Compress H x W x 3 uint8 RGB frames (all width x height) to the bytes of a .vqz video."""
+                  on_frame: Callable[[], None] | None = None, effort: int = 0) -> bytes:
+    """Compress H x W x 3 uint8 RGB frames (all width x height) to the bytes of a .vqz video.
+    Key frames are searched at `effort` (search.py); predicted frames take the decisions instead."""
     if not 1 <= gop <= 0xFFFF:
         raise InputError(f"--gop must be between 1 and 65535, not {gop}")
     if not (0 < fps.numerator < 1 << 31 and fps.denominator < 1 << 31):
@@ -164,7 +168,9 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     prev = prev_pixels = state = None
     count = 0
     size = scaled_size(width, height, point.scale)
-    for tokens, target, pixels in _ahead(_tokenize(frames, tok, size, dev, decider is not None, lock)):
+    search.check_effort(effort)
+    keep_pixels = decider is not None or effort > 0
+    for tokens, target, pixels in _ahead(_tokenize(frames, tok, size, dev, keep_pixels, lock)):
         data = None
         if prev is not None and len(current) < gop:
             grid, grid_pixels = tokens, pixels
@@ -176,6 +182,11 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
         if data is None:
             if current:
                 chunks.append(_chunk(count - len(current), current))
+            if effort:  # the whole GOP refers to its key frame
+                with lock:
+                    found = search.find_tokens(tok, m.float_prior.to(dev), target, effort, point.search_lambda)
+                    pixels = tok.decode(found) if decider else None
+                tokens = found[0].cpu().numpy()
             current, state = [(KEY, encode_tokens(m.prior, tokens))], TemporalState(bits)
             grid, grid_pixels = tokens, pixels
         else:
@@ -194,7 +205,7 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
         kind="video", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
         mode="RGB", bit_depth=8, grid_h=prev.shape[0], grid_w=prev.shape[1],
         scale_num=point.scale.numerator, scale_den=point.scale.denominator,
-        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop})
+        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop} | ({"effort": effort} if effort else {}))
     return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks))
 
 
@@ -380,19 +391,19 @@ def info(data: bytes) -> dict:
         "gops": len(p.gops), "key_frames": len(key), "predicted_frames": len(pred),
         "bits_per_key_frame": 8 * sum(key) / len(key),
         "bits_per_predicted_frame": 8 * sum(pred) / len(pred) if pred else None,
-        "audio_bytes": len(p.audio)}
+        "audio_bytes": len(p.audio), "effort": p.header.extra.get("effort", 0)}
     return out
 
 
 def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = None, quality: int | None = None,
                 device: str = "auto", gop: int = GOP, audio: bool = True,
-                on_frame: Callable[[], None] | None = None) -> dict:
+                on_frame: Callable[[], None] | None = None, effort: int | None = None) -> dict:
     from . import video_io  # PyAV only for files: the frame API runs where it is not installed
     media.refuse_overwrite(dst, force)  # before the work, not after
     v = video_io.probe(src)
     blob = video_io.extract_audio(src) if audio and v.has_audio else None
     data = encode_frames(video_io.read_frames(src), v.width, v.height, v.fps, resolve(model, quality, "video"),
-                         device, gop, blob, on_frame)
+                         device, gop, blob, on_frame, VIDEO_EFFORT if effort is None else effort)
     media.atomic_write_bytes(dst, data, force)
     out = info(data) | {"input": str(src), "output": str(dst)}
     # A cut Matroska or AVI file decodes without an error, just shorter: say so rather than
