@@ -32,10 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank(rank, port, data, out):
+def _rank(rank, ports, data, out):
     """One rank: trains a tokenizer then a prior, and keeps what it saw for the test to compare."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+                      MASTER_PORT=str(ports[0]))
     torch.set_num_threads(1)
     from vqzip.prior import PriorConfig
     from vqzip.tokenizer import Tokenizer, TokenizerConfig
@@ -57,6 +57,7 @@ def _rank(rank, port, data, out):
     data_mod.CropSampler.batch, loop.EMA.update = spy_batch, spy_update
     files = train_tokenizer(data, out / "tok", TokenizerConfig(**TOK), TokenizerRecipe(minutes=0.04, batch=2, crop=64),
                             "cpu")
+    os.environ["MASTER_PORT"] = str(ports[1])  # a store of its own: the first one may linger
     torch.manual_seed(0)  # every rank tokenizes with the same (untrained) tokenizer
     files += train_prior(data, Tokenizer(TokenizerConfig(**TOK)), out / "prior",
                          PriorConfig(token_bits=8, d_model=16, n_layer=1, n_head=2, window=2, period=2),
@@ -66,7 +67,7 @@ def _rank(rank, port, data, out):
 
 
 def test_two_ranks_draw_their_own_crops_and_end_with_the_same_weights(tmp_path, data):
-    torch.multiprocessing.start_processes(_rank, (_free_port(), data, tmp_path), nprocs=2, start_method="spawn")
+    torch.multiprocessing.start_processes(_rank, ((_free_port(), _free_port()), data, tmp_path), nprocs=2, start_method="spawn")
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert not torch.equal(r0["crops"][0], r1["crops"][0])
     assert set(r0["weights"]) == {"Tokenizer", "TokenPrior"}

@@ -45,14 +45,17 @@ def train_tokenizer_cmd(
     pixel_loss: str = typer.Option("l1", help="l1, or mse to aim at PSNR."),
     init: Optional[Path] = typer.Option(None, help="Start from these tokenizer weights (their architecture is used)."),
     decoder_only: bool = typer.Option(False, help="Train only the decoder: tokens, and so the prior, stay valid."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the network (default: on CUDA only)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0),
 ):
-    """Train the lossy stage (resumes from OUT/ckpt.safetensors).
+    """Train the lossy stage (resumes from OUT/ckpt.safetensors). Under torchrun every process
+    trains on its own --batch crops (NCCL on GPUs, gloo on a CPU) and rank 0 alone writes.
 
     [bold]Examples[/bold]
       vqzip train tokenizer ../shared/data/train -o runs/f16 --minutes 30
       vqzip train tokenizer ../shared/data/train -o runs/ft --init models/f16-lfq20/tokenizer.safetensors --decoder-only --pixel-loss mse
+      torchrun --standalone --nproc_per_node 8 -m vqzip train tokenizer ../shared/data/train -o runs/f16 --batch 32  [dim]# 8 GPUs, 32 crops each[/dim]
     """
     from .tokenizer import TokenizerConfig, load_tokenizer
     from .train.tokenizer import TokenizerRecipe, train_tokenizer
@@ -64,7 +67,7 @@ def train_tokenizer_cmd(
         _fail(str(e))
     recipe = TokenizerRecipe(minutes=minutes, batch=batch, crop=crop, lr=lr, msssim_weight=msssim_weight,
                              gan_weight=gan_weight, gan_start=gan_start, set_weights=set_weights, seed=seed,
-                             pixel_loss=pixel_loss, init=str(init or ""), decoder_only=decoder_only)
+                             pixel_loss=pixel_loss, init=str(init or ""), decoder_only=decoder_only, compile=compile)
     with _progress("training tokenizer") as bar:
         task = bar.add_task("", total=1.0, info="")
         try:
@@ -92,11 +95,15 @@ def train_prior_cmd(
     max_side: int = typer.Option(1024, help="Shrink photos to at most this many pixels on a side first."),
     lr: float = typer.Option(1e-3), set_weights: str = typer.Option(""),
     init: Optional[Path] = typer.Option(None, help="Start from these prior weights (their architecture is used)."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the network (default: on CUDA only)."),
     device: str = typer.Option("auto"), seed: int = typer.Option(0),
 ):
-    """Train the token prior on the tokens that TOKENIZER gives for DATA.
+    """Train the token prior on the tokens that TOKENIZER gives for DATA. Under torchrun every
+    process trains on its own --batch crops and rank 0 alone writes.
 
-    [bold]Example[/bold]: vqzip train prior ../shared/data/train --tokenizer runs/f16/tokenizer.safetensors -o runs/f16
+    [bold]Examples[/bold]
+      vqzip train prior ../shared/data/train --tokenizer runs/f16/tokenizer.safetensors -o runs/f16
+      torchrun --standalone --nproc_per_node 2 -m vqzip train prior ../shared/data/train --tokenizer runs/f16/tokenizer.safetensors -o runs/f16
     """
     from .prior import PriorConfig
     from .tokenizer import load_tokenizer
@@ -104,7 +111,7 @@ def train_prior_cmd(
     from .prior import load_prior
     try:
         recipe = PriorRecipe(minutes=minutes, batch=batch, crop=crop, crops=crops, scales=scales, max_side=max_side,
-                             lr=lr, set_weights=set_weights, seed=seed, init=str(init or ""))
+                             lr=lr, set_weights=set_weights, seed=seed, init=str(init or ""), compile=compile)
         tok = load_tokenizer(tokenizer)
         cfg = (load_prior(init).cfg if init else
                PriorConfig(token_bits=tok.cfg.token_bits, d_model=d_model, n_layer=n_layer, n_head=n_head,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from ..errors import InputError
@@ -54,7 +55,9 @@ def parse_scales(spec: str) -> list[Fraction]:
 
 
 class CropSampler:
-    """Holds every image in memory (uint8) and draws batches of random, randomly flipped crops.
+    """Holds every image on the training device (uint8) and draws batches of random, randomly
+    flipped crops there; the host only draws the random numbers, so a GPU does not wait each step
+    for crops cut on the host one photo at a time and copied over.
 
     With `scales`, each crop is first resized by one of them, drawn at random: that is what the
     codec's quality levels do to an image before tokenizing, and a prior coding tokens at those
@@ -64,19 +67,20 @@ class CropSampler:
 
     def __init__(self, root: Path, crop: int, weights: dict[str, float] | None = None,
                  max_side: int = 1024, seed: int = 0, limit: int | None = None,
-                 scales: list[Fraction] | None = None):
+                 scales: list[Fraction] | None = None, device: torch.device | str = "cpu"):
         self.crop = crop
         self.scales = scales or [Fraction(1)]
         self.rng = np.random.default_rng(seed)
         sets = find_sets(root)
         weights = weights or {}
-        self.images: list[np.ndarray] = []
+        self.images: list[torch.Tensor] = []  # (3, H, W) uint8
         self.set_of: list[int] = []
         self.names = list(sets)
         set_w = []
         for si, (name, files) in enumerate(sets.items()):
             for f in files[:limit]:
-                self.images.append(_load(f, math.ceil(crop / min(self.scales)), max_side))
+                im = _load(f, math.ceil(crop / min(self.scales)), max_side)
+                self.images.append(torch.from_numpy(im.transpose(2, 0, 1).copy()).to(device))
                 self.set_of.append(si)
             set_w.append(weights.get(name, math.sqrt(len(files[:limit]))))
         counts = np.bincount(self.set_of, minlength=len(sets))
@@ -85,19 +89,19 @@ class CropSampler:
         self.set_weights = {n: float(w / sum(set_w)) for n, w in zip(self.names, set_w)}
 
     def batch(self, n: int) -> torch.Tensor:
-        """(n, 3, crop, crop) float in [-1, 1]."""
+        """(n, 3, crop, crop) float in [-1, 1], on the device."""
         c = self.crop
-        out = np.empty((n, c, c, 3), np.uint8)
-        for i, k in enumerate(self.rng.choice(len(self.images), n, p=self.p)):
+        out = []
+        for k in self.rng.choice(len(self.images), n, p=self.p):
             im = self.images[k]
             side = round(c / self.scales[self.rng.integers(len(self.scales))])  # source window
-            y = self.rng.integers(0, im.shape[0] - side + 1)
-            x = self.rng.integers(0, im.shape[1] - side + 1)
-            crop = im[y:y + side, x:x + side]
-            if side != c:
-                crop = np.asarray(Image.fromarray(crop).resize((c, c), Image.LANCZOS))
-            out[i] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+            y = self.rng.integers(0, im.shape[1] - side + 1)
+            x = self.rng.integers(0, im.shape[2] - side + 1)
+            crop = im[:, y:y + side, x:x + side].float()
+            if side != c:  # antialiased bicubic: the device's nearest match to the codec's Lanczos
+                crop = F.interpolate(crop[None], (c, c), mode="bicubic", antialias=True)[0].clamp(0, 255)
+            out.append(crop.flip(-1) if self.rng.random() < 0.5 else crop)
+        return torch.stack(out).div_(127.5).sub_(1)
 
 
 def _load(path: Path, crop: int, max_side: int) -> np.ndarray:

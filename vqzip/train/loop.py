@@ -44,6 +44,12 @@ class Budget:
         return False
 
 
+def compiled(asked: bool | None, dev: torch.device) -> bool:
+    """Whether a trainer torch.compiles its network: as asked, else on CUDA only. On the busy 2-core
+    CPU, compiling the tokenizer's first training step took 12 minutes (benchmarks/results/trainer/)."""
+    return dev.type == "cuda" if asked is None else asked
+
+
 def device_name(dev: torch.device) -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 

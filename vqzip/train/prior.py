@@ -15,7 +15,7 @@ from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights
 from ..devices import autocast
 from .distributed import CallAs, Ranks
-from .loop import EMA, Budget, RunLog, device_name, set_lr
+from .loop import EMA, Budget, RunLog, compiled, device_name, set_lr
 
 
 @dataclass
@@ -32,6 +32,7 @@ class PriorRecipe:
     seed: int = 0
     save_every_s: float = 120.0
     init: str = ""            # start from these shipped prior weights (their config wins)
+    compile: bool | None = None  # torch.compile the network; None: on CUDA only (see compiled())
 
     def __post_init__(self):
         parse_scales(self.scales)  # a bad list fails before the data is loaded
@@ -41,7 +42,7 @@ def tokenize_crops(tok: Tokenizer, sampler: CropSampler, n: int, dev: torch.devi
     out = []
     with autocast(dev):
         for i in range(0, n, chunk):
-            x = sampler.batch(min(chunk, n - i)).to(dev)
+            x = sampler.batch(min(chunk, n - i))
             out.append(tok.encode(x).int())
     return torch.cat(out)
 
@@ -58,7 +59,7 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "prior_ckpt.safetensors"
     sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), max_side=recipe.max_side,
-                          seed=ranks.seed(recipe.seed), scales=parse_scales(recipe.scales))
+                          seed=ranks.seed(recipe.seed), scales=parse_scales(recipe.scales), device=dev)
     tokenizer = tokenizer.to(dev).eval()
     # a fixed pool is cheap to revisit, but a prior revisiting it learns the pool: fresh crops
     # (crops=0) cost a tokenizer pass a step and never repeat
@@ -77,8 +78,10 @@ def train_prior(data: Path, tokenizer: Tokenizer, run_dir: Path, cfg: PriorConfi
     gen = torch.Generator().manual_seed((recipe.seed + budget.step) * ranks.world + ranks.rank)
     sampler.rng = np.random.default_rng(ranks.seed(recipe.seed, budget.step))  # a resumed run draws new crops
     log = RunLog(run_dir / "prior_log.jsonl", on_log) if ranks.main else None
-    record = asdict(recipe) | {"world_size": ranks.world}  # --batch is per process
+    record = asdict(recipe) | {"world_size": ranks.world, "compile": compiled(recipe.compile, dev)}  # --batch is per process
     net = ranks.wrap(CallAs(model, "loss"))
+    if record["compile"]:
+        net = torch.compile(net)
 
     def save():
         save_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt},

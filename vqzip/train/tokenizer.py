@@ -14,7 +14,7 @@ from .losses import PatchDiscriminator, hinge_d_loss, reconstruction_loss
 from ..devices import autocast
 from ..errors import InputError
 from .distributed import Ranks
-from .loop import EMA, Budget, RunLog, device_name, set_lr
+from .loop import EMA, Budget, RunLog, compiled, device_name, set_lr
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TokenizerRecipe:
     pixel_loss: str = "l1"        # "l1" or "mse" (mse aims at PSNR)
     init: str = ""                # start from these shipped weights (their config wins)
     decoder_only: bool = False    # freeze encoder and quantizer: tokens, and so the prior, stay valid
+    compile: bool | None = None   # torch.compile the network; None: on CUDA only (see compiled())
 
 
 def train_tokenizer(data: Path, run_dir: Path, cfg: TokenizerConfig, recipe: TokenizerRecipe,
@@ -47,7 +48,8 @@ def train_tokenizer(data: Path, run_dir: Path, cfg: TokenizerConfig, recipe: Tok
     torch.manual_seed(recipe.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "ckpt.safetensors"
-    sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), seed=ranks.seed(recipe.seed))
+    sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), seed=ranks.seed(recipe.seed),
+                          device=dev)
     model = Tokenizer(cfg)
     if recipe.init:
         model.load_state_dict(load_tokenizer(recipe.init).state_dict())
@@ -63,8 +65,10 @@ def train_tokenizer(data: Path, run_dir: Path, cfg: TokenizerConfig, recipe: Tok
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model, "disc": disc}, {"g": opt, "d": opt_d})
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
     log = RunLog(run_dir / "log.jsonl", on_log) if ranks.main else None
-    record = asdict(recipe) | {"world_size": ranks.world}  # --batch is per process
+    record = asdict(recipe) | {"world_size": ranks.world, "compile": compiled(recipe.compile, dev)}  # --batch is per process
     net = ranks.wrap(trainable)
+    if record["compile"]:
+        net = torch.compile(net)
     disc_net = ranks.wrap(disc)
 
     def save():
@@ -80,7 +84,7 @@ def train_tokenizer(data: Path, run_dir: Path, cfg: TokenizerConfig, recipe: Tok
         lr = budget.next_lr(progress)
         set_lr(opt, lr)
         set_lr(opt_d, lr)
-        x = sampler.batch(recipe.batch).to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        x = sampler.batch(recipe.batch).contiguous(memory_format=torch.channels_last)
         use_gan = recipe.gan_weight > 0 and progress >= recipe.gan_start
         with autocast(dev):
             if recipe.decoder_only:
