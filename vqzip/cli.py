@@ -12,6 +12,12 @@ import typer
 
 from .errors import InputError, VqzipError
 
+# the seconds are measured by benchmarks/effort_sweep.py (benchmarks/results/effort_speed/);
+# written out here so that --help stays instant
+EFFORT_HELP = ("0-9: how hard the encoder searches for tokens against the real decoder and prior "
+               "(higher: slower, better; decoding is unchanged). Videos: key frames only, default 0. "
+               "Images: default 1.")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="Learned image and video compression with tokenizers and an exact token prior.")
 train_app = typer.Typer(no_args_is_help=True, help="Train a tokenizer or a token prior on your own images.")
@@ -169,14 +175,15 @@ def _frame_progress(label: str):
         yield lambda: bar.advance(task)
 
 
-def _encode_one(src: Path, dst: Path, on_frame, force, model, quality, device, bpp, gop, audio) -> dict:
+def _encode_one(src: Path, dst: Path, on_frame, force, model, quality, device, bpp, gop, audio, effort) -> dict:
     from . import codec, video, video_io
     if video_io.is_video(src):
         if bpp is not None:
             raise InputError(f"{src}: --bpp is for images; choose a video's quality with -q")
         return video.encode_file(src, dst, force=force, model=model, quality=quality, device=device, gop=gop,
-                                 audio=audio, on_frame=on_frame)
-    return codec.encode_file(src, dst, force=force, model=model, quality=quality, device=device, bpp=bpp)
+                                 audio=audio, on_frame=on_frame, effort=effort)
+    return codec.encode_file(src, dst, force=force, model=model, quality=quality, device=device, bpp=bpp,
+                             effort=effort)
 
 
 def _is_video_vqz(src: Path) -> bool:
@@ -222,6 +229,7 @@ def encode(
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Operating point (see `vqzip models`)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (full resolution unless -q is given)."),
     bpp: Optional[float] = typer.Option(None, help="Images: size budget in bits per pixel; the best point whose file fits."),
+    effort: Optional[int] = typer.Option(None, "--effort", "-e", help=EFFORT_HELP),
     gop: int = typer.Option(64, help="Videos: at most this many frames between key frames."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Videos: drop the audio track on purpose."),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
@@ -242,12 +250,14 @@ def encode(
       vqzip encode photo.png                 [dim]# -> photo.vqz[/dim]
       vqzip encode photo.png -o small.vqz -q 2
       vqzip encode photo.png --bpp 0.05
+      vqzip encode photo.png --effort 9      [dim]# slower, better tokens; decoding is unchanged[/dim]
       vqzip encode clip.mp4 -o clip.vqz --gop 32
       vqzip encode footage/ -o packed/ -r --jobs 2 --json
       vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379
     """
     from . import batch, video_io
-    opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio)
+    opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio,
+                effort=effort)
     try:
         plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | video_io.VIDEO_INPUT_EXTS, recursive)
         runner = _backend(backend, address, jobs)
@@ -365,6 +375,7 @@ def bench(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for points.csv, summary.json and rd.png."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     max_frames: int = typer.Option(60, "--max-frames", help="Video files: benchmark at most this many frames."),
+    effort: Optional[int] = typer.Option(None, "--effort", "-e", help="Images: vqzip's search effort, 0-9 (default: vqzip encode's)."),
 ):
     """Rate-distortion comparison against classic codecs: bpp, PSNR, MS-SSIM, SSIMULACRA2, BD-rate.
 
@@ -374,17 +385,21 @@ def bench(
     [bold]Examples[/bold]
       vqzip bench ../shared/data/kodak --codecs vqzip,jpeg,avif --out results/
       vqzip bench photo.png --codecs jpeg,webp --metrics psnr --json
+      vqzip bench ../shared/data/kodak --codecs vqzip --effort 9 --out results/effort9/
       vqzip bench ../shared/data/video/carphone_pristine.mp4 --codecs x264,x265,av1 --max-frames 30 --out results/
     """
     from rich.console import Console
+    from . import search
     from .bench.runner import format_bd_table, format_table, run_bench
     from .bench.video import VIDEO_EXTS
     videos = [p for p in paths if p.suffix.lower() in VIDEO_EXTS and p.is_file()]
     if videos:
         return _bench_videos(paths, videos, codecs, metrics, out, as_json, max_frames)
     try:
+        if effort is not None:
+            search.check_effort(effort)
         summary = run_bench(paths, [c for c in codecs.split(",") if c], [m for m in metrics.split(",") if m],
-                            out, command="vqzip bench " + " ".join(sys.argv[2:]))
+                            out, command="vqzip bench " + " ".join(sys.argv[2:]), effort=effort)
     except (VqzipError, ValueError) as e:
         _fail(str(e))
     if as_json:
