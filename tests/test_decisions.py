@@ -75,7 +75,7 @@ def test_change_bits_grow_with_the_bits_flipped():
 def test_block_mse_is_per_token_block():
     target = torch.zeros(1, 3, 32, 48)
     pixels = target.clone()
-    pixels[..., 16:, 32:] = 2 / 255  # two levels off in one 16x16 block
+    pixels[..., 16:, 32:] = 4 / 255  # two levels (of 2 / 255 each in [-1, 1]) off in one 16x16 block
     got = block_mse(pixels, target, 16)
     want = np.zeros((2, 3))
     want[1, 2] = 4
