@@ -111,7 +111,7 @@ def make_seed(tmpdir: Path | None = None) -> Seed:
     x0, y0, x1, y1 = CROP
     im = Image.open(KODAK23).convert("RGB")
     frames = [np.asarray(im.crop((x0 + i, y0, x1 + i, y1))) for i in range(5)]
-    seed.video = Seed(video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(), "cpu", gop=2))
+    seed.video = Seed(video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(kind="video"), "cpu", gop=2))
     return seed
 
 
@@ -608,7 +608,8 @@ def _machine() -> str:
     return f"{platform.node()} ({cpu}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"
 
 
-def run(n: int, seed: int, out_dir: Path | None, progress: bool = True) -> dict:
+def run(n: int, seed: int, out_dir: Path | None, progress: bool = True, only: str | None = None) -> dict:
+    """Cases 0..n-1 of the schedule, or only those of category `only` among them."""
     seed_file = make_seed()
     v = _versions()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -634,6 +635,8 @@ def run(n: int, seed: int, out_dir: Path | None, progress: bool = True) -> dict:
         raise _Hung()
     signal.signal(signal.SIGALRM, on_alarm)
     for i in range(n):
+        if only and SCHEDULE[i % len(SCHEDULE)] != only:
+            continue
         cat, data, note = make_case(seed_file, seed, i)
         before = _maxrss_mb()
         t0 = time.perf_counter()
@@ -693,7 +696,7 @@ def run(n: int, seed: int, out_dir: Path | None, progress: bool = True) -> dict:
                       "header": container.describe(seed_file.header)},
         "elapsed_s": round(elapsed, 1),
         "failures_count": len(failures),
-        "cases": n,
+        "cases": sum(c["cases"] for c in per_cat.values()),
         "max_s": round(max((c["max_s"] for c in per_cat.values()), default=0), 4),
         "mean_s": round(total / max(n, 1), 4),
         "peak_rss_mb": {"after_warmup": round(rss0), "end": round(_maxrss_mb())},
@@ -709,7 +712,7 @@ def run(n: int, seed: int, out_dir: Path | None, progress: bool = True) -> dict:
     }
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"fuzz_{n}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        (out_dir / f"fuzz_{result['cases']}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         write_readme(result, out_dir / "README.md")
     print(f"done: {n} cases in {elapsed:.0f} s, {len(failures)} failures, max {result['max_s']:.3f} s "
           f"per case, mean {result['mean_s']:.3f} s, peak RSS {result['peak_rss_mb']['end']} MB")
@@ -851,6 +854,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzz")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: lean on a shared machine)")
+    ap.add_argument("--only", choices=sorted(GENERATORS), help="run only this category's cases among the first -n")
     ap.add_argument("--case", type=int, help="only rebuild this case (with --dump)")
     ap.add_argument("--dump", type=Path, help="write the --case file here")
     ap.add_argument("--size-probe", action="store_true",
@@ -872,7 +876,7 @@ def main():
             a.dump.write_bytes(data)
         print("outcome:", check_case(data))
         return
-    r = run(a.n, a.seed, a.out)
+    r = run(a.n, a.seed, a.out, only=a.only)
     sys.exit(1 if r["failures"] else 0)
 
 
