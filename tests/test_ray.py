@@ -88,3 +88,11 @@ def test_unreachable_cluster_fails_at_once():
     from vqzip import ray_backend
     with pytest.raises(InputError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
         ray_backend.connect("127.0.0.1:1")
+
+
+@pytest.mark.parametrize("args,needle", [(["--backend", "spark"], "unknown backend 'spark' (use local or ray)"),
+                                         (["--address", "10.0.0.5:6379"], "--address is for --backend ray"),
+                                         (["--backend", "ray", "--jobs", "2"], "--jobs is for the local backend")])
+def test_backend_options_are_checked(tmp_path, photo, args, needle):
+    r = run_cli("encode", photo.parent, "-o", tmp_path / "out", *args)
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and needle in r.stderr and r.stderr.count("\n") == 1
