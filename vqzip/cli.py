@@ -15,8 +15,9 @@ from .errors import InputError, VqzipError
 # the seconds are measured by benchmarks/effort_sweep.py (benchmarks/results/effort_speed/);
 # written out here so that --help stays instant
 EFFORT_HELP = ("0-9: how hard the encoder searches for tokens against the real decoder and prior "
-               "(higher: slower, better; decoding is unchanged). Videos: key frames only, default 0. "
-               "Images: default 1.")
+               "(higher: slower, better; decoding is unchanged; videos: key frames only). Default 0. On Kodak, "
+               "effort 1 saves 7.9 % of the bits at equal PSNR and 5.5 % at equal SSIMULACRA2, for about 2.9x "
+               "the encode time.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="Learned image and video compression with tokenizers and an exact token prior.")

@@ -52,9 +52,6 @@ BATCH = 8                 # frames per tokenizer call (on a CPU it takes them on
 KEY_SHARE = 0.6           # a predicted frame above this share of the raw index bits becomes a key frame
 MAX_FRAMES = 1 << 24
 KEY, PREDICTED = 0, 1
-# key frames are searched only when asked (--effort): the search's gain on video clips is not yet
-# measured, and a key frame at the video ladder's scales costs several seconds of search on a CPU
-VIDEO_EFFORT = 0
 _AUDIO = struct.Struct("<II")    # length, CRC32
 _GOP_MAGIC = b"VQG1"
 _CHUNK = struct.Struct("<4sIHI")  # marker, first frame, frame count, body length
@@ -403,7 +400,7 @@ def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = N
     v = video_io.probe(src)
     blob = video_io.extract_audio(src) if audio and v.has_audio else None
     data = encode_frames(video_io.read_frames(src), v.width, v.height, v.fps, resolve(model, quality, "video"),
-                         device, gop, blob, on_frame, VIDEO_EFFORT if effort is None else effort)
+                         device, gop, blob, on_frame, search.DEFAULT_EFFORT if effort is None else effort)
     media.atomic_write_bytes(dst, data, force)
     out = info(data) | {"input": str(src), "output": str(dst)}
     # A cut Matroska or AVI file decodes without an error, just shorter: say so rather than
