@@ -72,8 +72,14 @@ def _reachable(address: str, timeout: float = 5.0):
 
 
 def _task(work, src: Path, dst: Path, cwd: str, frames):
+    import ray
     os.chdir(cwd)  # relative paths mean what they mean to the driver (workers run one task at a time)
-    return batch.attempt(work, src, dst, lambda: frames.tick.remote())
+    ticks = []
+    result = batch.attempt(work, src, dst, lambda: ticks.append(frames.tick.remote()))
+    # the counter has taken every tick before the result is ready, so the driver's next take, after
+    # it sees the result, counts them all (on a busy machine some came after the last take)
+    ray.get(ticks)
+    return result
 
 
 class _FrameCounter:
