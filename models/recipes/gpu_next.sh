@@ -17,8 +17,8 @@
 # DATA: ../shared/tools/pack_train_data.py DATA --max-mib 24 --max-side 512 (the working tree, 30 MB,
 # and everything carried must stay under 64 MiB); FRAMES_DIR: .video720 (see gpu_speed.sh); BEFORE:
 # the trainer before issue 17, as `mkdir .before && git archive 98bd679 vqzip | tar -x -C .before`
-# (0.3 MB; the device machine has no git history). SCALE multiplies the time budgets (SCALE=0.01 for
-# a try on a CPU, where each of the batch-32 steps still takes minutes). On the device machine:
+# (0.3 MB; the device machine has no git history). SCALE multiplies the time budgets (tested on the
+# busy 2-core CPU with SCALE=0.01: 30 minutes, each batch-32 step taking minutes). On the device machine:
 #   pip install -q --no-index .whl/*.whl && bash models/recipes/gpu_next.sh .train_pack .video720 .before "$OUT"
 set -u
 DATA=$1; FRAMES=$2; BEFORE=$3; OUT=$4; S=${5:-1}; RUNS=${RUNS:-/tmp/vqzip_next}
