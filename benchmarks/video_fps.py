@@ -56,14 +56,15 @@ def main():
     a = ap.parse_args()
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(a.frames).iterdir())][:a.max_frames]
     h, w = frames[0].shape[:2]
-    point = zoo.resolve(quality=a.quality)
+    point = zoo.resolve(quality=a.quality, kind="video")  # the video ladder, with its decisions
     dev = pick_device(a.device)
     data, t_enc = timed(lambda: video.encode_frames(iter(frames), w, h, Fraction(25), point, device=a.device), dev)
     decoded, t_dec = timed(lambda: list(video.decode_frames(video.parse(data), device=a.device)), dev)
     assert len(decoded) == len(frames)
     m = zoo.get_model(point.model)
     tok = m.tokenizer.to(dev)
-    grids, t_tok = timed(lambda: list(video._tokenize(frames, tok, scaled_size(w, h, point.scale), dev)), dev)
+    grids, t_tok = timed(lambda: [t for t, _, _ in video._tokenize(frames, tok, scaled_size(w, h, point.scale), dev,
+                                                                   decoded=False)], dev)
     key, t_key_enc = timed(lambda: encode_tokens(m.prior, grids[0]), dev)
     _, t_key_dec = timed(lambda: decode_tokens(m.prior, *grids[0].shape, key), dev)
 
