@@ -129,7 +129,7 @@ def main():
 def tables(summary: dict) -> str:
     """The README's table: per effort, BD-rate against effort 0 and mean seconds per image."""
     fmt = lambda v: f"{v:+.1f} %" if isinstance(v, float) else "n/a"
-    lines = ["| effort | steps | BD-rate PSNR | BD-rate MS-SSIM | BD-rate SSIMULACRA2 | encode s (mean of -q 1..5) "
+    lines = ["| effort | steps | BD-rate PSNR | BD-rate MS-SSIM | BD-rate SSIMULACRA2 | encode s (mean over the levels run) "
              "| decode s | AVIF q0 encode s, same run |", "|---|---|---|---|---|---|---|---|"]
     for e, s in summary["efforts"].items():
         pts = [p for p in s["points"] if p["complete"]]
