@@ -96,8 +96,8 @@ def test_bad_effort_is_one_line(crop):
 
 
 def test_vq_tokenizers_are_not_searched():
-    assert search.searchable(zoo.get_model(zoo.resolve().model).tokenizer)
-    assert not search.searchable(Tokenizer(TokenizerConfig(quantizer="vq", codebook_size=16)))
+    assert search.effort_for(zoo.get_model(zoo.resolve().model).tokenizer, 5) == 5
+    assert search.effort_for(Tokenizer(TokenizerConfig(quantizer="vq", codebook_size=16)), 5) == 0
     assert isinstance(zoo.get_model(zoo.resolve().model).tokenizer.quant, LFQ)
 
 

@@ -60,7 +60,7 @@ def encode_image(image, model: str | None = None, quality: int | None = None, de
     """
     rgb, info = _open(image)
     dev = pick_device(device)
-    effort = search.check_effort(search.DEFAULT_EFFORT if effort is None else effort)
+    effort = search.check_effort(effort)
     if bpp is not None:
         return _fit_budget(rgb, info, bpp, dev, effort)
     return _encode(rgb, info, resolve(model, quality), dev, effort)
@@ -81,7 +81,7 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     m = get_model(point.model)
     img = resized(rgb, scaled_size(rgb.width, rgb.height, point.scale))
     x = to_tensor(img, m.tokenizer.stride).to(dev)
-    effort = effort if search.searchable(m.tokenizer) else 0
+    effort = search.effort_for(m.tokenizer, effort)
     tokens = search.find_tokens(m.tokenizer.to(dev), m.float_prior.to(dev), x, effort, point.search_lambda)
     return pack_tokens(tokens[0].cpu().numpy(), point, rgb.width, rgb.height, info, effort)
 

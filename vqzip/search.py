@@ -38,6 +38,7 @@ from .errors import InputError
 from .prior import TokenPrior
 from .quant import LFQ
 from .tokenizer import Tokenizer
+from .train.losses import msssim_window
 
 EFFORTS = range(10)
 STEPS = [0, 1, 2, 3, 4, 6, 8, 10, 12, 16]  # decoder steps per effort level
@@ -60,7 +61,10 @@ class Schedule:
     lr: float
 
 
-def check_effort(effort: int) -> int:
+def check_effort(effort: int | None) -> int:
+    """The effort to use: DEFAULT_EFFORT for None, else `effort` if it is a level."""
+    if effort is None:
+        return DEFAULT_EFFORT
     if effort not in EFFORTS:
         raise InputError(f"effort must be one of 0..9 (got {effort})")
     return effort
@@ -71,9 +75,10 @@ def schedule(effort: int) -> Schedule:
     return Schedule(steps=STEPS[check_effort(effort)], lr=LR)
 
 
-def searchable(tok: Tokenizer) -> bool:
-    """The search moves LFQ latents across the sign; a VQ tokenizer encodes at effort 0."""
-    return isinstance(tok.quant, LFQ)
+def effort_for(tok: Tokenizer, effort: int) -> int:
+    """The effort `tok` is searched at: the search moves LFQ latents across the sign, so a VQ
+    tokenizer encodes at effort 0 (and its files record none)."""
+    return effort if isinstance(tok.quant, LFQ) else 0
 
 
 def find_tokens(tok: Tokenizer, prior: TokenPrior, x: torch.Tensor, effort: int, rd_lambda: float) -> torch.Tensor:
@@ -167,8 +172,7 @@ def _ms_ssim(y, target):
     side = min(y.shape[-2:])
     if side <= 32:  # pytorch_msssim wants a side over (window - 1) * 16, whatever the scales
         return y.new_ones(())
-    w = min(11, (side - 1) // 16 + 1)
-    return ms_ssim((y + 1) / 2, (target + 1) / 2, data_range=1.0, win_size=max(3, w - 1 + w % 2),
+    return ms_ssim((y + 1) / 2, (target + 1) / 2, data_range=1.0, win_size=msssim_window(side),
                    weights=MSSSIM_WEIGHTS[1:])
 
 

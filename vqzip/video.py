@@ -145,9 +145,10 @@ def _chunk(first: int, frames: list[tuple[int, bytes]]) -> bytes:
 
 def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, point: Point,
                   device: str = "auto", gop: int = GOP, audio: bytes | None = None,
-                  on_frame: Callable[[], None] | None = None, effort: int = 0) -> bytes:
+                  on_frame: Callable[[], None] | None = None, effort: int | None = None) -> bytes:
     """Compress H x W x 3 uint8 RGB frames (all width x height) to the bytes of a .vqz video.
-    Key frames are searched at `effort` (search.py); predicted frames take the decisions instead."""
+    Key frames are searched at `effort` (search.py; None: the default); predicted frames take the
+    decisions instead."""
     if not 1 <= gop <= 0xFFFF:
         raise InputError(f"--gop must be between 1 and 65535, not {gop}")
     if not (0 < fps.numerator < 1 << 31 and fps.denominator < 1 << 31):
@@ -165,7 +166,7 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     prev = prev_pixels = state = None
     count = 0
     size = scaled_size(width, height, point.scale)
-    search.check_effort(effort)
+    effort = search.effort_for(tok, search.check_effort(effort))
     keep_pixels = decider is not None or effort > 0
     for tokens, target, pixels in _ahead(_tokenize(frames, tok, size, dev, keep_pixels, lock)):
         data = None
@@ -400,7 +401,7 @@ def encode_file(src: Path, dst: Path, force: bool = False, model: str | None = N
     v = video_io.probe(src)
     blob = video_io.extract_audio(src) if audio and v.has_audio else None
     data = encode_frames(video_io.read_frames(src), v.width, v.height, v.fps, resolve(model, quality, "video"),
-                         device, gop, blob, on_frame, search.DEFAULT_EFFORT if effort is None else effort)
+                         device, gop, blob, on_frame, effort)
     media.atomic_write_bytes(dst, data, force)
     out = info(data) | {"input": str(src), "output": str(dst)}
     # A cut Matroska or AVI file decodes without an error, just shorter: say so rather than

@@ -337,8 +337,8 @@ class VQZipCodec(Codec):
         return q
 
     def effective_effort(self) -> int:
-        from vqzip.search import DEFAULT_EFFORT
-        return DEFAULT_EFFORT if self.effort is None else self.effort
+        from vqzip.search import check_effort
+        return check_effort(self.effort)
 
     def setting_label(self, setting):
         p = setting if hasattr(setting, "scale") else None

@@ -20,11 +20,11 @@ def reconstruction_loss(x, y, msssim_weight: float, pixel: str = "l1"):
         return l1, l1.new_zeros(())
     with torch.autocast(x.device.type, enabled=False):  # bf16 variances would cancel catastrophically
         s = ms_ssim((x.float() + 1) / 2, (y.float().clamp(-1, 1) + 1) / 2, data_range=1.0,
-                    win_size=_win_size(min(x.shape[-2:])))
+                    win_size=msssim_window(min(x.shape[-2:])))
     return l1 + msssim_weight * (1 - s), s
 
 
-def _win_size(side: int) -> int:
+def msssim_window(side: int) -> int:
     """MS-SSIM's 11 px window needs a side over 160 px; small training crops get a smaller window."""
     w = min(11, (side - 1) // 16 + 1)
     return max(3, w - 1 + w % 2)
