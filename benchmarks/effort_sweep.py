@@ -29,6 +29,7 @@ from vqzip import codec, search, zoo  # noqa: E402
 from vqzip.bench import metrics as M  # noqa: E402
 from vqzip.bench.bdrate import bd_rate_info  # noqa: E402
 from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
+from report import Rows, shard  # noqa: E402
 
 METRICS = ("psnr", "ms_ssim", "ssimulacra2")
 
@@ -89,26 +90,17 @@ def main():
     ap.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th image from the K-th")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results/effort"))
     a = ap.parse_args()
-    k, n = map(int, a.shard.split("/"))
     files = sorted(Path(a.kodak).glob("*.png"))
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows_file = out / "rows.jsonl"
-    rows = [json.loads(line) for line in rows_file.read_text().splitlines()] if rows_file.exists() else []
-    done = {(r["image"], r["quality"], r["effort"]) for r in rows}
+    rows = Rows(out, lambda r: (r["image"], r["quality"], r["effort"]))
     efforts = [int(e) for e in a.efforts.split(",")]
     qualities = [int(q) for q in a.qualities.split(",")]
-    for f in files[k::n]:
+    for f in shard(files, a.shard):
         for q in qualities:
             for e in efforts:  # interleaved, so each effort's time sees the same machine
-                if (f.name, q, e) in done:
-                    continue
-                r = one(f, q, e)
-                with open(rows_file, "a") as fh:
-                    fh.write(json.dumps(r) + "\n")
-                rows.append(r)
-                print(json.dumps(r), flush=True)
-    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]  # other shards' rows too
+                if (f.name, q, e) not in rows.done:
+                    rows.add(one(f, q, e))
+    rows = rows.all()  # other shards' rows too
     dev = pick_device()
     summary = {
         "command": "python benchmarks/effort_sweep.py " + " ".join(sys.argv[1:]),

@@ -12,7 +12,6 @@ import json
 import sys
 import time
 from collections import defaultdict
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +60,7 @@ def main():
         mean["seconds_per_image"] = codec_seconds / len(files)
         print(p.as_dict(), {k: round(v, 4) for k, v in mean.items()}, flush=True)
         card = per_model[p.model]
-        card["points"][str(p.scale)] = mean | {"quality": p.quality}
+        card["points"][p.key] = mean | {"quality": p.quality}
         if tokens:
             t = np.concatenate(tokens)
             m = zoo.get_model(p.model)
@@ -78,7 +77,7 @@ def main():
         path = zoo.get_model(name).path / "metrics.json"
         old = json.loads(path.read_text()) if path.exists() else {"points": {}}
         old["points"].update(card["points"])
-        now = {str(p.scale): p.quality for p in zoo.list_points() if p.model == name}
+        now = {p.key: p.quality for p in zoo.list_points() if p.model == name}
         old["points"] = {s: r | {"quality": now[s]} for s, r in old["points"].items() if s in now}  # as numbered today
         if "codebook" in card:
             old["codebook"] = card["codebook"]
@@ -90,10 +89,10 @@ def main():
 
 def write_card_table(card: Path, m: dict, command: str):
     """Replace the measured-results block of a model card with the numbers just measured."""
-    rows = ["| scale | quality | bpp | PSNR (dB) | MS-SSIM | SSIMULACRA2 | payload / raw index bits | s per image |",
+    rows = ["| point | quality | bpp | PSNR (dB) | MS-SSIM | SSIMULACRA2 | payload / raw index bits | s per image |",
             "|---|---|---|---|---|---|---|---|"]
-    for scale, r in sorted(m["points"].items(), key=lambda kv: float(Fraction(kv[0]))):
-        rows.append(f"| {scale} | {r['quality']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | "
+    for key, r in sorted(m["points"].items(), key=lambda kv: kv[1]["quality"]):
+        rows.append(f"| {key} | {r['quality']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | "
                     f"{r.get('ssimulacra2', float('nan')):.2f} | {r['payload_over_raw']:.3f} | {r['seconds_per_image']:.2f} |")
     cb = m.get("codebook")
     if cb:

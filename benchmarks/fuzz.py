@@ -21,6 +21,9 @@ code (header validation, model lookup, check_header, the range decoder, the toke
   forged_consistent  a header that passes every check (installed model and its weights hash, grid
                      matching size, scale and stride) for random sizes, scales and modes, with a
                      random payload: the range decoder and tokenizer run on garbage
+  refined            the seed coded at the ladder's first refinement point (format version 2): its
+                     refinement chunk edited and resealed, its length forged, cut, duplicated or
+                     followed by junk, or the header's refinement entry forged (base resealed)
   video              a real 5-frame .vqz video (GOPs of 2) with its payload edited, its frame
                      count / rate forged, or cut, mostly resealed; decoded strictly and with
                      --salvage, which must never yield more frames than the header declares
@@ -112,6 +115,9 @@ def make_seed(tmpdir: Path | None = None) -> Seed:
     im = Image.open(KODAK23).convert("RGB")
     frames = [np.asarray(im.crop((x0 + i, y0, x1 + i, y1))) for i in range(5)]
     seed.video = Seed(video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(kind="video"), "cpu", gop=2))
+    from vqzip.zoo import list_points
+    refine_q = min((p.quality for p in list_points() if p.refine is not None), default=None)
+    seed.refined = None if refine_q is None else codec.encode_image(Image.open(KODAK23).crop(CROP), quality=refine_q)
     return seed
 
 
@@ -466,6 +472,45 @@ def gen_video(rng, seed: Seed):
     return bytes(buf), "1 edit"
 
 
+REFINE_EXTRAS = ({"rate": -1}, {"rate": 99}, {"rate": "1"}, {"rate": 1.0}, {"weights": "00" * 8}, {"weights": 7},
+                 {}, "x", None, [1], {"rate": 2 ** 63})
+
+
+def gen_refined(rng, seed: Seed):
+    data = seed.refined
+    n = len(container.layers(data)[0])
+    chunk_at = len(data) - n - 12            # tag, length, payload, CRC
+    op = rng.randrange(6)
+    if op <= 1:                              # the chunk's payload edited, chunk CRC resealed
+        buf = bytearray(data[chunk_at:-4])
+        k = rng.randint(1, 6)
+        for _ in range(k):
+            _edit(rng, buf, 8, len(buf))
+        return data[:chunk_at] + reseal(bytes(buf)), f"{k} refinement payload edits, resealed"
+    if op == 2:                              # the chunk's length lies, chunk CRC resealed
+        lie = _length_lie(rng, n)
+        body = struct.pack("<4sI", container.REFINE_TAG, lie) + data[chunk_at + 8:-4]
+        return data[:chunk_at] + reseal(body), f"refinement length {lie} (true {n})"
+    if op == 3:                              # cut in the chunk, or junk / a second chunk after it
+        if rng.random() < 0.5:
+            k = rng.randint(chunk_at, len(data) - 1)
+            return data[:k], f"cut at {k} of {len(data)}"
+        extra = data[chunk_at:] if rng.random() < 0.5 else randbytes(rng, rng.randint(1, 40))
+        return data + extra, f"{len(extra)} bytes after the refinement chunk"
+    if op == 4:                              # the header's refinement entry forged, base resealed
+        header, payload = container.unpack(data)
+        spec = rng.choice(REFINE_EXTRAS)
+        refine = header.extra["refine"] | spec if isinstance(spec, dict) else spec
+        extra = json.dumps(header.extra | {"refine": refine}).encode()
+        fields = dict(zip(FIELDS, FIXED.unpack_from(data, PREAMBLE.size)))
+        f = {k: v for k, v in fields.items() if not k.endswith("_len")}
+        base = raw_pack(f, header.model_id.encode(), header.mode.encode(), extra, payload, version=2)
+        return base + data[chunk_at:], f"refine entry {refine!r}"
+    buf = bytearray(data)                    # an edit anywhere, CRCs as they are
+    _edit(rng, buf, 0, len(buf))
+    return bytes(buf), "1 edit"
+
+
 GENERATORS = {
     "mutate": gen_mutate,
     "truncate": gen_truncate,
@@ -475,10 +520,13 @@ GENERATORS = {
     "forged_payload": gen_forged_payload,
     "forged_consistent": gen_forged_consistent,
     "video": gen_video,
+    "refined": gen_refined,
 }
 # case i of a run belongs to SCHEDULE[i % len(SCHEDULE)]
 SCHEDULE = (["mutate"] * 3 + ["truncate"] * 2 + ["insert_delete"] * 2 + ["resealed"] * 3
-            + ["forged_header"] * 5 + ["forged_payload"] * 2 + ["forged_consistent"] * 3 + ["video"] * 3)
+            + ["forged_header"] * 5 + ["forged_payload"] * 2 + ["forged_consistent"] * 3 + ["video"] * 3 + ["refined"] * 2)
+# (stop 19 appended "refined": cases of earlier runs, numbered on the shorter schedule, are rebuilt
+# by checking out their commit)
 
 
 # -- the oracle -----------------------------------------------------------------------------------

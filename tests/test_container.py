@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vqzip import container
-from vqzip.container import FORMAT_VERSION, MAGIC, Header, describe, pack, read_header, unpack
+from vqzip.container import BASE_VERSION, FORMAT_VERSION, MAGIC, Header, describe, layers, pack, read_header, unpack
 from vqzip.errors import FormatError
 
 HEADER = Header(kind="image", model_id="lfq16-small", weights_hash=bytes(range(1, 9)),
@@ -48,7 +48,8 @@ def error(data) -> str:
 def test_round_trip():
     assert unpack(DATA) == (HEADER, PAYLOAD)
     assert read_header(DATA) == HEADER
-    assert DATA.startswith(MAGIC + struct.pack("<H", FORMAT_VERSION))
+    assert DATA.startswith(MAGIC + struct.pack("<H", BASE_VERSION))  # no layers: what version 1 wrote
+    assert layers(DATA) == []
 
 
 @pytest.mark.parametrize("header", [
@@ -132,7 +133,7 @@ def test_forged_header_bytes_with_valid_crc(edits):
 
 def test_newer_version():
     assert error(forge(version=3)) == \
-        "made by a newer vqzip (format version 3); this vqzip reads version 1"
+        "made by a newer vqzip (format version 3); this vqzip reads versions up to 2"
     assert error(forge(version=0)) == "file is corrupted (unknown format version 0)"
 
 
@@ -156,7 +157,7 @@ def test_crc_mismatch():
     (dict(height=2**32 - 1), "outside 1..65536"),
     (dict(grid_h=2**16, grid_w=2**16), "token grid"),
     (dict(grid_h=31), "token grid"),
-    (dict(scale_num=5, scale_den=2), "scale 5/2"),
+    (dict(scale_num=9, scale_den=2), "scale 9/2"),
     (dict(scale_den=0), "scale 1/0"),
     (dict(kind=7), "unknown kind 7"),
     (dict(bit_depth=12), "bit depth 12"),
@@ -210,3 +211,39 @@ def test_forged_text_fields():
 def test_pack_rejects_bad_headers(change, message):
     with pytest.raises(ValueError, match=message):
         pack(replace(HEADER, **change), PAYLOAD)
+
+
+LAYERED = pack(HEADER, PAYLOAD, (b"refine", b""))
+
+
+def test_layers_follow_the_base_part_each_with_its_crc():
+    assert LAYERED.startswith(MAGIC + struct.pack("<H", FORMAT_VERSION)) and FORMAT_VERSION == 2
+    assert unpack(LAYERED) == (HEADER, PAYLOAD)
+    assert layers(LAYERED) == [b"refine", b""]
+    base = LAYERED[:len(LAYERED) - (12 + 6) - 12]
+    assert unpack(base) == (HEADER, PAYLOAD) and layers(base) == []  # cut after the base: still whole
+
+
+def test_a_damaged_layer_leaves_the_base_readable():
+    bad = bytearray(LAYERED)
+    bad[-20] ^= 1  # inside the first layer
+    assert unpack(bytes(bad)) == (HEADER, PAYLOAD)
+    with pytest.raises(FormatError, match="refinement layer is corrupted"):
+        layers(bytes(bad))
+    with pytest.raises(FormatError, match="refinement layer is truncated"):
+        layers(LAYERED[:-3])
+    with pytest.raises(FormatError, match="unknown chunk"):
+        layers(LAYERED + b"JUNKJUNKJUNK")
+
+
+def test_a_damaged_base_is_still_caught_in_a_layered_file():
+    bad = bytearray(LAYERED)
+    bad[PREAMBLE + 10] ^= 1
+    with pytest.raises(FormatError, match="corrupted"):
+        unpack(bytes(bad))
+
+
+def test_scales_over_2_are_version_2():
+    big = replace(HEADER, width=40, height=30, grid_h=8, grid_w=10, scale_num=5, scale_den=2)
+    data = pack(big, PAYLOAD)
+    assert data[4:6] == struct.pack("<H", 2) and unpack(data) == (big, PAYLOAD)

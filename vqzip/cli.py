@@ -137,6 +137,50 @@ def train_prior_cmd(
         typer.echo(" ".join(map(str, files)))
 
 
+@train_app.command("refine")
+def train_refine_cmd(
+    data: Path = typer.Argument(..., help="Folder of images; each subfolder is a set."),
+    tokenizer: Path = typer.Option(..., help="The base tokenizer.safetensors (frozen)."),
+    prior: Path = typer.Option(..., help="The base prior.safetensors (frozen; its surprise picks the contexts)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log and refine.safetensors."),
+    minutes: float = typer.Option(60.0, help="Wall-clock budget. Re-running with a larger budget resumes."),
+    stride: int = typer.Option(8, help="Refinement token stride: 8 or 16."),
+    channels: int = typer.Option(32, help="Symbols per position."),
+    rates: str = typer.Option("2500,1000,400", help="Training lambdas, one per rate level (MSE per bit per pixel, 0-255 units)."),
+    batch: int = typer.Option(8), crop: int = typer.Option(128),
+    fresh: int = typer.Option(2, help="Crops coded by the base layer per step; the rest of a batch comes from the pool."),
+    scales: str = typer.Option("1,5/4,3/2", help="Resize each crop by one of these, as the quality levels do."),
+    max_side: int = typer.Option(1024), lr: float = typer.Option(4e-4), set_weights: str = typer.Option(""),
+    device: str = typer.Option("auto"), seed: int = typer.Option(0),
+):
+    """Train the refinement layer over a frozen base tokenizer and prior (resumes from OUT).
+
+    [bold]Examples[/bold]
+      vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/refine --minutes 120
+      vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/refine16 --stride 16
+    """
+    from .prior import load_prior
+    from .refine import RefineConfig
+    from .tokenizer import load_tokenizer
+    from .train.refine import RefineRecipe, train_refine
+    try:
+        cfg = RefineConfig(stride=stride, channels=channels, rates=tuple(float(r) for r in rates.split(",")))
+        recipe = RefineRecipe(minutes=minutes, batch=batch, crop=crop, fresh=fresh, scales=scales,
+                              max_side=max_side, lr=lr, set_weights=set_weights, seed=seed)
+        tok, pri = load_tokenizer(tokenizer), load_prior(prior)
+    except (VqzipError, ValueError) as e:
+        _fail(str(e))
+    with _progress("training refinement") as bar:
+        task = bar.add_task("", total=1.0, info="")
+        try:
+            files = train_refine(data, tok, pri, out, cfg, recipe, device, on_log=lambda r, p: (
+                bar.update(task, completed=p, info=f"step {r['step']} loss {r['loss']:.3f}"),
+                None if bar.console.is_terminal else print(json.dumps(r), flush=True)))
+        except VqzipError as e:
+            _fail(str(e))
+    typer.echo(" ".join(map(str, files)))
+
+
 def _fail(msg: str, code: int = 1):
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
@@ -197,12 +241,14 @@ def _is_video_vqz(src: Path) -> bool:
         return False
 
 
-def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixels) -> dict:
+def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixels, layers) -> dict:
     from . import codec, video
     if _is_video_vqz(src):
+        if layers is not None:
+            raise InputError(f"{src}: --layers is for images (a video has one layer)")
         return video.decode_file(src, dst, force=force, device=device, salvage=salvage, max_pixels=max_pixels,
                                  on_frame=on_frame)
-    return codec.decode_file(src, dst, force=force, device=device, max_pixels=max_pixels)
+    return codec.decode_file(src, dst, force=force, device=device, max_pixels=max_pixels, layers=layers)
 
 
 def _backend(name: str, address: str | None, jobs: int):
@@ -287,6 +333,7 @@ def decode(
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse, before any work, files whose image or frame is larger (default 100,000,000). Decoding time grows with the declared size, so a service decoding untrusted files should set its own bound."),
+    layers: Optional[int] = typer.Option(None, "--layers", help="Images: decode this many layers (default: all the file has); 1 is the base layer alone, e.g. of a file cut after it."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ):
     """Decompress .vqz files.
@@ -299,6 +346,7 @@ def decode(
       vqzip decode packed/ -o restored/ -r --backend ray
       vqzip decode damaged.vqz -o rescued.mp4 --salvage
       vqzip decode untrusted.vqz --max-pixels 4000000
+      vqzip decode photo.vqz --layers 1      [dim]# the base layer of a -q 6 and up file[/dim]
     """
     from . import batch
     try:
@@ -307,13 +355,14 @@ def decode(
         if runner is None and len(plan) == 1 and not inputs[0].is_dir():
             with _frame_progress(f"decoding {plan[0][0].name}") as on_frame:
                 r = _decode_one(*plan[0], on_frame, force=force, device=device, salvage=salvage,
-                                max_pixels=max_pixels)
+                                max_pixels=max_pixels, layers=layers)
             _warn(r)
             what = f"{r['frames']} frames at {r['fps']} fps" if "frames" in r else r["mode"]
             _emit(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {what}")
             return
         s = batch.run(plan, lambda a, b, f: _decode_one(a, b, f, force=force, device=device, salvage=salvage,
-                                                        max_pixels=max_pixels), not force, "decoding", workers=jobs,
+                                                        max_pixels=max_pixels, layers=layers),
+                      not force, "decoding", workers=jobs,
                       backend=runner)
     except VqzipError as e:
         _fail(str(e))
@@ -351,7 +400,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         rows = []
         for p in points:
             m = zoo.get_model(p.model)
-            rows.append(m.card.get("points", {}).get(str(p.scale), {}) | p.as_dict())  # the zoo numbers the points
+            rows.append(m.card.get("points", {}).get(p.key, {}) | p.as_dict())  # the zoo numbers the points
         default = zoo.default_quality() if points else None
     except VqzipError as e:
         _fail(str(e))
@@ -359,7 +408,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         typer.echo(json.dumps({"default_quality": default, "points": rows}, indent=2))
         return
     t = Table(title="vqzip operating points (Kodak means)")
-    cols = ["quality", "model", "scale", "bpp", "psnr", "ms_ssim", "ssimulacra2"]
+    cols = ["quality", "model", "scale", "refine", "bpp", "psnr", "ms_ssim", "ssimulacra2"]
     for c in cols:
         t.add_column(c)
     for r in rows:

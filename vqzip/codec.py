@@ -12,6 +12,7 @@ from PIL import Image
 from . import container, media, search
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
+from .refine_entropy import decode_refinement, encode_refinement, first_pass_contexts
 from .errors import FormatError, InputError, ModelError
 from .zoo import Model, Point, get_model, list_points, resolve
 
@@ -50,20 +51,21 @@ def _open(image) -> tuple[Image.Image, dict]:
 
 
 def encode_image(image, model: str | None = None, quality: int | None = None, device: str = "auto",
-                 bpp: float | None = None, effort: int | None = None) -> bytes:
+                 bpp: float | None = None, effort: int | None = None, point: Point | None = None) -> bytes:
     """Compress an image (a path or a PIL image) to .vqz bytes.
 
     `quality` picks an operating point of the zoo (see `vqzip models`); `model` alone encodes with
-    that model at full resolution; `bpp` picks the highest quality whose file fits the budget.
-    `effort` (0-9, default search.DEFAULT_EFFORT) is how hard the encoder searches for tokens
-    (search.py); decoding does not depend on it.
+    that model at full resolution; `bpp` picks the highest quality whose file fits the budget;
+    `point` is any operating point, on the ladder or not (benchmarks sweep scales and refinement
+    rates with it). `effort` (0-9, default search.DEFAULT_EFFORT) is how hard the encoder searches
+    for tokens (search.py); decoding does not depend on it.
     """
     rgb, info = _open(image)
     dev = pick_device(device)
     effort = search.check_effort(effort)
     if bpp is not None:
         return _fit_budget(rgb, info, bpp, dev, effort)
-    return _encode(rgb, info, resolve(model, quality), dev, effort)
+    return _encode(rgb, info, point or resolve(model, quality), dev, effort)
 
 
 def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
@@ -82,8 +84,20 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     img = resized(rgb, scaled_size(rgb.width, rgb.height, point.scale))
     x = to_tensor(img, m.tokenizer.stride).to(dev)
     effort = search.effort_for(m.tokenizer, effort)
-    tokens = search.find_tokens(m.tokenizer.to(dev), m.float_prior.to(dev), x, effort, point.search_lambda)
-    return pack_tokens(tokens[0].cpu().numpy(), point, rgb.width, rgb.height, info, effort)
+    tokens = search.find_tokens(m.tokenizer.to(dev), m.float_prior.to(dev), x, effort, point.search_lambda)[0].cpu().numpy()
+    if point.refine is None:
+        return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort)
+    return _pack_refined(tokens, x, point, rgb.width, rgb.height, info, effort)
+
+
+def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int, info: dict | None,
+            extra: dict) -> container.Header:
+    info = info or {"mode": "RGB", "bit_depth": 8, "alpha": False}
+    return container.Header(
+        kind="image", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
+        mode=info["mode"][:container.MAX_MODE_BYTES], bit_depth=info["bit_depth"],
+        grid_h=tokens.shape[0], grid_w=tokens.shape[1], scale_num=point.scale.numerator,
+        scale_den=point.scale.denominator, extra=({"alpha": True} if info["alpha"] else {}) | extra)
 
 
 def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info: dict | None = None,
@@ -93,14 +107,29 @@ def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info:
     (`vqzip info` shows it; decoders ignore it), which costs 12 bytes; effort 0 records nothing,
     so its files are byte for byte what vqzip wrote before the search existed."""
     m = get_model(point.model)
-    info = info or {"mode": "RGB", "bit_depth": 8, "alpha": False}
-    extra = ({"alpha": True} if info["alpha"] else {}) | ({"effort": effort} if effort else {})
-    header = container.Header(
-        kind="image", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
-        mode=info["mode"][:container.MAX_MODE_BYTES], bit_depth=info["bit_depth"],
-        grid_h=tokens.shape[0], grid_w=tokens.shape[1], scale_num=point.scale.numerator,
-        scale_den=point.scale.denominator, extra=extra)
+    header = _header(m, point, tokens, width, height, info, {"effort": effort} if effort else {})
     return container.pack(header, encode_tokens(m.prior, tokens))
+
+
+def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int, height: int, info: dict,
+                  effort: int) -> bytes:
+    """Base layer, then the refinement layer (refine.py) as a chunk of its own: image -> base
+    tokens -> base reconstruction -> refinement symbols -> bytes."""
+    m = get_model(point.model)
+    surprise = np.zeros(tokens.shape, np.int64)
+    base_payload = encode_tokens(m.prior, tokens, surprise)
+    ref = m.refiner.to(x.device)
+    base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
+    symbols = ref.encode(x, base, point.refine).cpu()
+    layer = encode_refinement(ref.tables[point.refine].numpy(), ref.cfg.levels, symbols.numpy(),
+                              _contexts(m, surprise))
+    extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
+    return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,))
+
+
+def _contexts(m: Model, surprise: np.ndarray) -> torch.Tensor:
+    ref = m.refiner
+    return first_pass_contexts(ref.cfg, torch.from_numpy(surprise)[None], m.tokenizer.stride, ref.cfg.channels)[0]
 
 
 def model_for(header: container.Header) -> Model:
@@ -126,29 +155,90 @@ def check_header(header: container.Header, stride: int, max_pixels: int | None =
     return w, h
 
 
-def _decode_tokens(data: bytes, max_pixels: int | None = None):
+def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False):
     header, payload = container.unpack(data)
     if header.kind != "image":
         raise FormatError(f"this is a {header.kind} file, not an image")
     m = model_for(header)
     size = check_header(header, m.tokenizer.stride, max_pixels)
-    return header, m, size, decode_tokens(m.prior, header.grid_h, header.grid_w, payload)
+    s = np.zeros((header.grid_h, header.grid_w), np.int64) if surprise else None
+    return header, m, size, decode_tokens(m.prior, header.grid_h, header.grid_w, payload, s), s
+
+
+def layer_count(header: container.Header) -> int:
+    """How many layers the encoder wrote: 2 with a refinement layer, else 1."""
+    return 2 if "refine" in header.extra else 1
+
+
+def _refine_rate(header: container.Header, m: Model) -> int:
+    """The refinement's rate level, after checking it is one this model's refinement layer has."""
+    spec = header.extra["refine"]
+    if not (isinstance(spec, dict) and isinstance(spec.get("rate"), int) and isinstance(spec.get("weights"), str)):
+        raise FormatError("file is corrupted (unreadable refinement header)")
+    ref = m.refiner
+    if spec["weights"] != m.refine_hash.hex():
+        raise ModelError(f"this file's refinement layer was made by a different version of model {header.model_id!r} "
+                         f"(weights {spec['weights']}, installed {m.refine_hash.hex()}); --layers 1 decodes its base layer")
+    if not 0 <= spec["rate"] < len(ref.cfg.rates):
+        raise FormatError(f"file is corrupted (refinement rate level {spec['rate']})")
+    return spec["rate"]
 
 
 def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
     """Header and token grid of a .vqz image (the lossless part of decoding)."""
-    header, _, _, tokens = _decode_tokens(data)
+    header, _, _, tokens, _ = _decode_tokens(data)
     return header, tokens
 
 
-def decode(data: bytes, device: str = "auto", max_pixels: int | None = None) -> Image.Image:
+def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, layers: int | None = None) -> Image.Image:
     """.vqz bytes -> PIL image with the original's size and mode family. A file declaring more
-    than `max_pixels` (default media.MAX_PIXELS) is refused before any work."""
-    header, m, (w, h), tokens = _decode_tokens(data, max_pixels)
+    than `max_pixels` (default media.MAX_PIXELS) is refused before any work. `layers` (default:
+    all the file has) 1 decodes the base layer alone, e.g. of a file cut after it."""
+    n = _layers_wanted(data, layers)
+    header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, surprise=n > 1)
     dev = pick_device(device)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
+    if n > 1:
+        x = _refined(data, header, m, x, surprise)
     img = resized(to_image(x, w, h), (header.width, header.height))
     return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
+
+
+def _layers_wanted(data: bytes, layers: int | None) -> int:
+    try:
+        have = layer_count(container.read_header(data[:container.HEADER_PREFIX_BYTES], verify=False))
+    except FormatError:  # unpack says what is wrong
+        return 1
+    if layers is None:
+        return have
+    if not 1 <= layers <= have:
+        raise InputError(f"--layers {layers}: this file has {have} layer{'s' * (have > 1)}")
+    return layers
+
+
+def _symbols(data: bytes, header: container.Header, m: Model, surprise: np.ndarray) -> tuple[np.ndarray, int]:
+    """The refinement layer's symbols (C, h, w) and rate level."""
+    rate = _refine_rate(header, m)
+    chunks = container.layers(data)
+    if not chunks:
+        raise FormatError("file ends after its base layer (the refinement layer is missing); --layers 1 decodes it")
+    if len(chunks) > 1:
+        raise FormatError("file is corrupted (more layers than its header declares)")
+    ref = m.refiner
+    return decode_refinement(ref.tables[rate].numpy(), ref.cfg.levels, _contexts(m, surprise), chunks[0]), rate
+
+
+def refinement_of(data: bytes) -> np.ndarray:
+    """The refinement symbols of a .vqz image with a refinement layer (the lossless part of decoding it)."""
+    header, m, _, _, surprise = _decode_tokens(data, surprise=True)
+    if layer_count(header) < 2:
+        raise InputError("this file has no refinement layer")
+    return _symbols(data, header, m, surprise)[0]
+
+
+def _refined(data: bytes, header: container.Header, m: Model, base: torch.Tensor, surprise: np.ndarray) -> torch.Tensor:
+    symbols, rate = _symbols(data, header, m, surprise)
+    return m.refiner.to(base.device).decode(base, torch.from_numpy(symbols), rate)
 
 
 def info(data: bytes) -> dict:
@@ -160,6 +250,14 @@ def info(data: bytes) -> dict:
     out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
     out["bpp"] = len(data) * 8 / (header.width * header.height)
     out["effort"] = header.extra.get("effort", 0)
+    out["layers"] = [{"layer": 1, "bytes": len(payload), "bpp": len(payload) * 8 / (header.width * header.height)}]
+    if layer_count(header) > 1:
+        try:
+            chunks = container.layers(data)
+        except FormatError as e:
+            chunks, out["layer_error"] = [], str(e)
+        out["layers"] += [{"layer": 2 + i, "bytes": len(c), "bpp": len(c) * 8 / (header.width * header.height)}
+                          for i, c in enumerate(chunks)]
     try:
         bits = get_model(header.model_id).tokenizer.cfg.token_bits
     except ModelError:
@@ -178,8 +276,8 @@ def encode_file(src: Path, dst: Path, force: bool = False, **kw) -> dict:
 
 
 def decode_file(src: Path, dst: Path, force: bool = False, device: str = "auto",
-                max_pixels: int | None = None) -> dict:
+                max_pixels: int | None = None, layers: int | None = None) -> dict:
     media.refuse_overwrite(dst, force)
-    img = decode(media.read_input(src), device, max_pixels)
+    img = decode(media.read_input(src), device, max_pixels, layers)
     media.save_image(img, dst, force)
     return {"input": str(src), "output": str(dst), "width": img.width, "height": img.height, "mode": img.mode}

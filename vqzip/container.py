@@ -9,8 +9,18 @@ All integers are little-endian:
     payload                   payload_len bytes
     CRC32                     uint32   of everything before it
 
-The CRC trailer stays last in every future version, so corruption is told apart from "newer
-version" before the rest of the layout is trusted. unpack() treats its input as hostile: every
+Version 2 adds layers after that base part: each one a chunk of its own,
+
+    tag b"RFN1"               4 bytes  (a refinement layer, vqzip/refine.py)
+    chunk length              uint32
+    chunk payload             chunk length bytes
+    CRC32                     uint32   of the tag, length and payload
+
+so a file cut after its base part is still a whole base layer (`vqzip decode --layers 1`), and a
+damaged layer is told apart from a damaged base. Version 2 also allows scales up to 4 (version 1:
+2). A file that needs neither is written as version 1, byte for byte what earlier vqzip wrote and
+still can read. The base part's CRC ends it, so
+corruption is told apart from "newer version" before the rest of the layout is trusted. unpack() treats its input as hostile: every
 declared length is checked against the real data before anything is sliced or parsed, and any
 problem is a FormatError.
 """
@@ -24,13 +34,16 @@ from dataclasses import asdict, dataclass, field
 from .errors import FormatError
 
 MAGIC = b"VQZ1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # the newest this vqzip reads and writes
+BASE_VERSION = 1        # what a file without layers is written as
+REFINE_TAG = b"RFN1"
 
 MAX_SIDE = 1 << 16              # width and height of the original image
 MAX_GRID_TOKENS = 1 << 24       # grid_h * grid_w
 MAX_MODEL_ID_BYTES = 64
 MAX_MODE_BYTES = 16
 MAX_EXTRA_BYTES = 64 * 1024
+MAX_SCALE = 4                   # version 1 allowed 2
 KINDS = ("image", "video")
 
 _PREAMBLE = struct.Struct("<4sHI")  # magic, format version, header length
@@ -38,6 +51,7 @@ _PREAMBLE = struct.Struct("<4sHI")  # magic, format version, header length
 # payload_len, model_id length, mode length, extra length
 _FIXED = struct.Struct("<BB8sIIIIHHQBBI")
 _CRC = struct.Struct("<I")
+_CHUNK = struct.Struct("<4sI")  # tag, length
 MAX_HEADER_BYTES = _FIXED.size + MAX_MODEL_ID_BYTES + MAX_MODE_BYTES + MAX_EXTRA_BYTES
 HEADER_PREFIX_BYTES = _PREAMBLE.size + MAX_HEADER_BYTES  # enough of any file to read its header
 _MIN_FILE_BYTES = _PREAMBLE.size + _FIXED.size + _CRC.size
@@ -81,17 +95,17 @@ def _problem(h: Header) -> str | None:
     if not (1 <= h.grid_h <= h.height and 1 <= h.grid_w <= h.width
             and h.grid_h * h.grid_w <= MAX_GRID_TOKENS):
         return f"token grid {h.grid_h}x{h.grid_w} does not fit a {h.width}x{h.height} image"
-    # up to 2x: a model may code an image at a finer token grid than its stride gives
-    if not (1 <= h.scale_num <= 0xFFFF and 1 <= h.scale_den <= 0xFFFF and h.scale_num <= 2 * h.scale_den):
-        return f"scale {h.scale_num}/{h.scale_den} is not in (0, 2]"
+    # up to 4x: a model may code an image at a finer token grid than its stride gives
+    if not (1 <= h.scale_num <= 0xFFFF and 1 <= h.scale_den <= 0xFFFF and h.scale_num <= MAX_SCALE * h.scale_den):
+        return f"scale {h.scale_num}/{h.scale_den} is not in (0, {MAX_SCALE}]"
     if not isinstance(h.extra, dict):
         return "extra must be a dict"
     return None
 
 
-def pack(header: Header, payload: bytes) -> bytes:
-    """Serialize a header and payload into a .vqz file. A header that unpack() would reject is
-    a bug in the caller, so it raises ValueError rather than FormatError."""
+def pack(header: Header, payload: bytes, layers: tuple[bytes, ...] = ()) -> bytes:
+    """Serialize a header, the base payload and any further layers into a .vqz file. A header that
+    unpack() would reject is a bug in the caller, so it raises ValueError rather than FormatError."""
     problem = _problem(header)
     if problem:
         raise ValueError(f"cannot pack header: {problem}")
@@ -109,8 +123,13 @@ def pack(header: Header, payload: bytes) -> bytes:
         header.height, header.grid_h, header.grid_w, header.scale_num, header.scale_den,
         len(payload), len(model_id), len(mode), len(extra),
     ) + model_id + mode + extra
-    data = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(body)) + body + bytes(payload)
-    return data + _CRC.pack(zlib.crc32(data))
+    new = layers or header.scale_num > 2 * header.scale_den  # what version 1 readers would refuse
+    data = _PREAMBLE.pack(MAGIC, FORMAT_VERSION if new else BASE_VERSION, len(body)) + body + bytes(payload)
+    out = [data, _CRC.pack(zlib.crc32(data))]
+    for layer in layers:
+        chunk = _CHUNK.pack(REFINE_TAG, len(layer)) + bytes(layer)
+        out += [chunk, _CRC.pack(zlib.crc32(chunk))]
+    return b"".join(out)
 
 
 def _truncated(expected: int, got: int, at_least: bool = False) -> FormatError:
@@ -118,12 +137,21 @@ def _truncated(expected: int, got: int, at_least: bool = False) -> FormatError:
     return FormatError(f"file is truncated (expected {bound}{expected} bytes, got {got})")
 
 
+def _base_end(data: bytes, version: int, header_len: int) -> int:
+    """Where the base part ends: the whole file in version 1, its declared sizes after that."""
+    if version != 2 or len(data) < _PREAMBLE.size + _FIXED.size:
+        return len(data)
+    payload_len = _FIXED.unpack_from(data, _PREAMBLE.size)[9]
+    return min(len(data), _PREAMBLE.size + header_len + payload_len + _CRC.size)
+
+
 def _check_crc(data: bytes, version: int, header_len: int) -> None:
+    """`data`: the base part."""
     (stored,) = _CRC.unpack_from(data, len(data) - _CRC.size)
     if zlib.crc32(data[:-_CRC.size]) == stored:
         return
     # A truncated file fails the CRC too; if the declared sizes say so, report that instead.
-    if version == FORMAT_VERSION and len(data) >= _PREAMBLE.size + _FIXED.size:
+    if 1 <= version <= FORMAT_VERSION and len(data) >= _PREAMBLE.size + _FIXED.size:
         payload_len = _FIXED.unpack_from(data, _PREAMBLE.size)[9]
         expected = _PREAMBLE.size + header_len + payload_len + _CRC.size
         if expected > len(data):
@@ -134,7 +162,8 @@ def _check_crc(data: bytes, version: int, header_len: int) -> None:
 
 
 def _parse(data: bytes, verify: bool) -> tuple[Header, int, int]:
-    """Validate `data` and return (header, payload offset, payload length)."""
+    """Validate `data` and return (header, payload offset, payload length). Layers after the base
+    part are left to layers()."""
     if data[:len(MAGIC)] != MAGIC:
         if MAGIC.startswith(data):
             raise _truncated(_MIN_FILE_BYTES, len(data), at_least=True)
@@ -142,12 +171,13 @@ def _parse(data: bytes, verify: bool) -> tuple[Header, int, int]:
     if len(data) < _PREAMBLE.size + (_CRC.size if verify else 0):
         raise _truncated(_MIN_FILE_BYTES, len(data), at_least=True)
     _, version, header_len = _PREAMBLE.unpack_from(data)
+    end = _base_end(data, version, header_len)
     if verify:
-        _check_crc(data, version, header_len)
+        _check_crc(data[:end], version, header_len)
     if version > FORMAT_VERSION:
         raise FormatError(f"made by a newer vqzip (format version {version}); "
-                          f"this vqzip reads version {FORMAT_VERSION}")
-    if version != FORMAT_VERSION:
+                          f"this vqzip reads versions up to {FORMAT_VERSION}")
+    if version < 1:
         raise FormatError(f"file is corrupted (unknown format version {version})")
     if not _FIXED.size <= header_len <= MAX_HEADER_BYTES:
         raise FormatError(f"file is corrupted (header length {header_len})")
@@ -176,7 +206,7 @@ def _parse(data: bytes, verify: bool) -> tuple[Header, int, int]:
     problem = _problem(header)
     if problem:
         raise FormatError(f"file is corrupted ({problem})")
-    if verify and start + payload_len + _CRC.size != len(data):
+    if verify and start + payload_len + _CRC.size != end:
         raise FormatError(f"file is corrupted (payload length {payload_len} does not match "
                           f"file size {len(data)})")
     return header, start, payload_len
@@ -188,6 +218,27 @@ def unpack(data: bytes, verify: bool = True) -> tuple[Header, bytes]:
     is whatever of it the file holds (for salvaging what a damaged video still has)."""
     header, start, payload_len = _parse(data, verify)
     return header, data[start:start + payload_len]
+
+
+def layers(data: bytes) -> list[bytes]:
+    """The payloads of the layers after a verified file's base part (none in version 1). A damaged
+    or cut layer is a FormatError that says so, so a caller can still offer the base layer."""
+    _, version, header_len = _PREAMBLE.unpack_from(data)
+    at, out = _base_end(data, version, header_len), []
+    while at < len(data):
+        if len(data) - at < _CHUNK.size + _CRC.size:
+            raise FormatError("refinement layer is truncated (--layers 1 decodes the base layer)")
+        tag, n = _CHUNK.unpack_from(data, at)
+        end = at + _CHUNK.size + n
+        if tag != REFINE_TAG:
+            raise FormatError("refinement layer is corrupted (unknown chunk; --layers 1 decodes the base layer)")
+        if end + _CRC.size > len(data):
+            raise FormatError("refinement layer is truncated (--layers 1 decodes the base layer)")
+        if zlib.crc32(data[at:end]) != _CRC.unpack_from(data, end)[0]:
+            raise FormatError("refinement layer is corrupted (CRC mismatch; --layers 1 decodes the base layer)")
+        out.append(data[at + _CHUNK.size:end])
+        at = end + _CRC.size
+    return out
 
 
 def read_header(data: bytes, verify: bool = True) -> Header:

@@ -45,29 +45,49 @@ def _tiles(h: int, w: int):
             yield slice(y, min(h, y + TILE)), slice(x, min(x + TILE, w))
 
 
-def encode_tokens(prior: ExactPrior, tokens: np.ndarray) -> bytes:
-    """(h, w) int tokens -> compressed bytes."""
+def surprise_bits(freqs: np.ndarray, sym: np.ndarray) -> np.ndarray:
+    """floor(log2(total / freq)) of each row's coded symbol, from the integer tables alone, so
+    encoder and decoder agree exactly: frexp of an integer below 2^53 is exact. The refinement
+    layer's contexts are made of it (refine_entropy.py)."""
+    ratio = freqs.sum(1) // freqs[np.arange(len(sym)), sym]
+    return np.frexp(ratio.astype(np.float64))[1].astype(np.int64) - 1
+
+
+def encode_tokens(prior: ExactPrior, tokens: np.ndarray, surprise: np.ndarray | None = None) -> bytes:
+    """(h, w) int tokens -> compressed bytes. `surprise`, an (h, w) int64 array of zeros if
+    given, receives each token's surprise_bits summed over its two sub-symbols."""
     enc = new_encoder()
     lo_bits = prior.cfg.lo_bits
     for ys, xs in _tiles(*tokens.shape):
         flat = np.ascontiguousarray(tokens[ys, xs]).reshape(-1).astype(np.int64)
+        seen = np.zeros(len(flat), np.int64)
 
         def code(part, pos, freqs):
             sym = flat[pos] >> lo_bits if part == "hi" else flat[pos] & ((1 << lo_bits) - 1)
             enc.encode(sym.astype(np.int32), FAMILY, freqs.astype(np.float64))
+            seen[pos] += surprise_bits(freqs, sym)
             return sym
 
         # the encoder knows every token, so it takes the batched pass; decode_tokens walks the
         # schedule step by step and gets the same tables (see ExactPrior.run_batched)
         prior.run_batched(flat.reshape(-1, xs.stop - xs.start), code)
+        if surprise is not None:
+            surprise[ys, xs] = seen.reshape(ys.stop - ys.start, -1)
     return finish(enc)
 
 
-def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes) -> np.ndarray:
-    """Inverse of encode_tokens for an h x w grid."""
+def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes, surprise: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of encode_tokens for an h x w grid (and the same `surprise`)."""
     dec = new_decoder(data)
     out = np.zeros((h, w), np.int64)
     for ys, xs in _tiles(h, w):
-        grid = prior.run(ys.stop - ys.start, xs.stop - xs.start, lambda part, pos, freqs: decode_symbols(dec, freqs))
-        out[ys, xs] = grid.numpy()
+        seen = np.zeros((ys.stop - ys.start) * (xs.stop - xs.start), np.int64)
+
+        def code(part, pos, freqs):
+            sym = decode_symbols(dec, freqs)
+            seen[pos] += surprise_bits(freqs, sym)
+            return sym
+        out[ys, xs] = prior.run(ys.stop - ys.start, xs.stop - xs.start, code).numpy()
+        if surprise is not None:
+            surprise[ys, xs] = seen.reshape(ys.stop - ys.start, -1)
     return out

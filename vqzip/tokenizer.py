@@ -132,7 +132,7 @@ class Tokenizer(nn.Module):
             with autocast(t.device):  # the convolutions; the quantizer stays in fp32
                 return self.encoder(t).float()
         s = self.stride
-        return _tiled(f, x, s, 1 / s, tile)
+        return tiled(f, x, s, 1, tile)
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, tile: int = TILE) -> torch.Tensor:
@@ -148,27 +148,31 @@ class Tokenizer(nn.Module):
             z = self.quant.from_indices(t).to(dtype)
             with autocast(z.device):
                 return self.decoder(z).float().clamp(-1, 1)
-        return _tiled(f, idx, 1, self.stride, tile)
+        return tiled(f, idx, 1, self.stride, tile)
 
 
-def _tiled(f, x: torch.Tensor, per_token: int, scale: float, tile: int) -> torch.Tensor:
-    """Apply f (a conv net mapping a spatial size n to n*scale) in overlapping tiles. per_token:
-    input elements per token along a side (the stride for pixels, 1 for tokens)."""
-    if x.device.type == "cpu" and x.shape[0] > 1:
+def tiled(f, x, per_token, out_per_token: float, tile: int) -> torch.Tensor:
+    """Apply f (a conv net) in overlapping tiles of `tile` tokens a side. `x` is a tensor, or a tuple
+    of tensors on the same token grid that f takes together; per_token gives each one's elements per
+    token along a side (the stride for pixels, 1 for tokens), out_per_token the output's."""
+    xs, per = (x, per_token) if isinstance(x, tuple) else ((x,), (per_token,))
+    if xs[0].device.type == "cpu" and xs[0].shape[0] > 1:
         # on a CPU one item at a time keeps the activations in cache: 720p frames tokenize about
         # 28 % faster (encode) and 17 % faster (decode) than in batches of 8 on 2 cores
-        return torch.cat([_tiled(f, x[i:i + 1], per_token, scale, tile) for i in range(x.shape[0])])
-    th, tw = x.shape[-2] // per_token, x.shape[-1] // per_token
+        return torch.cat([tiled(f, tuple(t[i:i + 1] for t in xs), per, out_per_token, tile)
+                          for i in range(xs[0].shape[0])])
+    th, tw = xs[0].shape[-2] // per[0], xs[0].shape[-1] // per[0]
     if th <= tile and tw <= tile:
-        return f(x)
+        return f(*xs)
     rows = []
     for y0 in range(0, th, tile):
         row = []
         for x0 in range(0, tw, tile):
             y1, x1 = min(th, y0 + tile), min(tw, x0 + tile)
             a, b = max(0, y0 - MARGIN), max(0, x0 - MARGIN)
-            out = f(x[..., a * per_token:min(th, y1 + MARGIN) * per_token, b * per_token:min(tw, x1 + MARGIN) * per_token])
-            k = per_token * scale  # output elements per token
+            c, d = min(th, y1 + MARGIN), min(tw, x1 + MARGIN)
+            out = f(*(t[..., a * k:c * k, b * k:d * k] for t, k in zip(xs, per)))
+            k = out_per_token
             row.append(out[..., round((y0 - a) * k):round((y1 - a) * k), round((x0 - b) * k):round((x1 - b) * k)])
         rows.append(torch.cat(row, -1))
     return torch.cat(rows, -2)

@@ -47,6 +47,23 @@ class Model:
         return ExactPrior(self.float_prior)
 
     @cached_property
+    def refiner(self):
+        """The refinement layer (refine.py), for the ladder's points above enlarging the image."""
+        from .refine import load_refiner
+        if not self.refine_path.exists():
+            raise ModelError(f"model {self.name!r} has no refinement layer (no {self.refine_path.name})")
+        return load_refiner(self.refine_path).requires_grad_(False)
+
+    @property
+    def refine_path(self) -> Path:
+        return self.path / "refine.safetensors"
+
+    @cached_property
+    def refine_hash(self) -> bytes:
+        from .weights import weights_hash
+        return weights_hash(self.refine_path)
+
+    @cached_property
     def card(self) -> dict:
         """Measured numbers from models/NAME/metrics.json, if present."""
         f = self.path / "metrics.json"
@@ -80,9 +97,16 @@ class Point:
     scale: Fraction
     lam: float | None = None  # video: MSE per bit of the keep-or-change decisions (decisions.py); None: none
     search_lambda: float = 0.0  # images: the encoder-side search's price of a bit, in squared 0-255 levels (search.py)
+    refine: int | None = None  # images: the refinement layer's rate level (refine.py); None: the base layer alone
+
+    @property
+    def key(self) -> str:
+        """How metrics.json names the point: its scale, and the refinement's rate level if any."""
+        return str(self.scale) + (f"+refine{self.refine}" if self.refine is not None else "")
 
     def as_dict(self) -> dict:
-        return {"quality": self.quality, "model": self.model, "scale": str(self.scale)}
+        out = {"quality": self.quality, "model": self.model, "scale": str(self.scale)}
+        return out | ({"refine": self.refine} if self.refine is not None else {})
 
 
 def list_points(kind: str = "image") -> list[Point]:
@@ -93,8 +117,8 @@ def list_points(kind: str = "image") -> list[Point]:
         return [Point(i + 1, m, Fraction(1)) for i, m in enumerate(list_models())]
     spec = json.loads(f.read_text())
     rows = spec.get("video", spec["points"]) if kind == "video" else spec["points"]
-    return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda", 0.0))
-            for p in rows]
+    return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda", 0.0),
+                  p.get("refine")) for p in rows]
 
 
 def default_quality() -> int:

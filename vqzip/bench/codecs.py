@@ -342,7 +342,10 @@ class VQZipCodec(Codec):
 
     def setting_label(self, setting):
         p = setting if hasattr(setting, "scale") else None
-        return f"q{self._quality(setting)}" + (f" ({p.model} x{p.scale}, effort {self.effective_effort()})" if p else "")
+        if p is None:
+            return f"q{self._quality(setting)}"
+        refine = f" + refinement r{p.refine}" if getattr(p, "refine", None) is not None else ""
+        return f"q{p.quality} ({p.model} x{p.scale}{refine}, effort {self.effective_effort()})"
 
     def _roundtrip(self, img, setting):
         from vqzip.codec import decode, encode_image

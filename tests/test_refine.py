@@ -1,0 +1,226 @@
+"""The refinement layer (vqzip/refine.py): a second token layer after the base layer, in a chunk of its own."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vqzip import codec, container, zoo
+from vqzip.codec import to_tensor
+from vqzip.errors import FormatError
+from vqzip.refine import RefineConfig, Refiner
+from vqzip.refine_entropy import decode_refinement, encode_refinement, first_pass_contexts, second_pass_contexts
+
+from conftest import SHARED, psnr, run_cli
+
+
+@pytest.fixture(scope="module")
+def point():
+    """The ladder's lowest point with a refinement layer."""
+    refined = [p for p in zoo.list_points() if p.refine is not None]
+    assert refined, "the ladder has no refinement point"
+    return min(refined, key=lambda p: p.quality)
+
+
+@pytest.fixture(scope="module")
+def refined(point, tmp_path_factory):
+    """A small real photo and its .vqz at the refinement point."""
+    d = tmp_path_factory.mktemp("refined")
+    src = d / "photo.png"
+    Image.open(SHARED / "kodak" / "kodim23.png").crop((300, 100, 500, 237)).save(src)
+    dst = d / "photo.vqz"
+    run_cli("encode", src, "-o", dst, "-q", point.quality, check=True)
+    return src, dst
+
+
+def base_part(data: bytes) -> bytes:
+    """The file cut after its base layer."""
+    return data[:len(data) - len(container.layers(data)[0]) - 12]
+
+
+def test_refinement_beats_its_base_layer_and_costs_bits(refined):
+    src, dst = refined
+    data = dst.read_bytes()
+    full, base = codec.decode(data), codec.decode(data, layers=1)
+    ref = Image.open(src)
+    assert psnr(ref, full) > psnr(ref, base) + 0.5
+    inf = codec.info(data)
+    assert [layer["layer"] for layer in inf["layers"]] == [1, 2]
+    assert inf["layers"][1]["bytes"] > 0
+    assert sum(layer["bytes"] for layer in inf["layers"]) < len(data)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_refinement_symbols_round_trip_exactly(refined, point, threads):
+    src, dst = refined
+    data = dst.read_bytes()
+    m = zoo.get_model(point.model)
+    img = codec.resized(Image.open(src).convert("RGB"), codec.scaled_size(200, 137, point.scale))
+    x = to_tensor(img, m.tokenizer.stride)
+    _, tokens = codec.decode_tokens_of(data)
+    sent = m.refiner.encode(x, m.tokenizer.decode(torch.from_numpy(tokens)[None]), point.refine).numpy()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = codec.refinement_of(data)
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(got, sent)
+    assert np.abs(sent).sum() > 0  # a refinement that sends nothing would prove nothing
+
+
+def test_a_file_cut_after_the_base_layer_decodes_with_layers_1(refined, tmp_path):
+    _, dst = refined
+    cut = tmp_path / "cut.vqz"
+    cut.write_bytes(base_part(dst.read_bytes()))
+    run_cli("decode", cut, "-o", tmp_path / "cut.png", "--layers", "1", check=True)
+    run_cli("decode", dst, "-o", tmp_path / "base.png", "--layers", "1", check=True)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "cut.png")), np.asarray(Image.open(tmp_path / "base.png")))
+    r = run_cli("decode", cut, "-o", tmp_path / "full.png")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "refinement layer is missing" in r.stderr and "--layers 1" in r.stderr
+    assert not (tmp_path / "full.png").exists()
+
+
+@pytest.mark.parametrize("where", [-6, -2])  # inside the chunk's payload, and in its CRC
+def test_a_damaged_refinement_layer_is_a_one_line_error(refined, tmp_path, where):
+    _, dst = refined
+    bad = bytearray(dst.read_bytes())
+    bad[where] ^= 0x10
+    f = tmp_path / "bad.vqz"
+    f.write_bytes(bytes(bad))
+    r = run_cli("decode", f, "-o", tmp_path / "out.png")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "refinement layer is corrupted" in r.stderr
+    run_cli("decode", f, "-o", tmp_path / "base.png", "--layers", "1", check=True)  # the base is intact
+
+
+def test_a_truncated_refinement_layer_is_a_one_line_error(refined, tmp_path):
+    _, dst = refined
+    f = tmp_path / "short.vqz"
+    f.write_bytes(dst.read_bytes()[:-20])
+    r = run_cli("decode", f, "-o", tmp_path / "out.png")
+    assert r.returncode == 1 and "refinement layer is truncated" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_layers_beyond_what_the_file_has_are_refused(photo, tmp_path):
+    dst = tmp_path / "base.vqz"
+    run_cli("encode", photo, "-o", dst, "-q", "3", check=True)
+    assert dst.read_bytes()[4:6] == b"\x01\x00"  # no layers: still written as format version 1
+    r = run_cli("decode", dst, "-o", tmp_path / "out.png", "--layers", "2")
+    assert r.returncode == 1 and "this file has 1 layer" in r.stderr
+
+
+def test_info_shows_each_layer(refined):
+    _, dst = refined
+    r = run_cli("info", dst, "--json", check=True)
+    layers = json.loads(r.stdout)["layers"]
+    assert len(layers) == 2 and all(layer["bpp"] > 0 for layer in layers)
+
+
+def test_refined_files_are_format_version_2_and_name_their_refinement(refined, point):
+    _, dst = refined
+    data = dst.read_bytes()
+    assert data[4:6] == b"\x02\x00"
+    header, _ = container.unpack(data)
+    assert header.extra["refine"]["rate"] == point.refine
+    assert header.extra["refine"]["weights"] == zoo.get_model(point.model).refine_hash.hex()
+
+
+def test_a_refinement_made_by_other_weights_is_refused(refined, tmp_path):
+    _, dst = refined
+    data = dst.read_bytes()
+    header, payload = container.unpack(data)
+    forged = container.pack(container.Header(**{**header.__dict__, "extra": header.extra | {"refine": {
+        **header.extra["refine"], "weights": "00" * 8}}}), payload, tuple(container.layers(data)))
+    with pytest.raises(Exception, match="different version"):
+        codec.decode(forged)
+    assert codec.decode(forged, layers=1).size == (200, 137)
+
+
+def random_refiner(stride: int) -> Refiner:
+    torch.manual_seed(stride)
+    r = Refiner(RefineConfig(stride=stride, channels=4, levels=3, widths=(8, 8, 8, 8)))
+    with torch.no_grad():
+        r.mu.normal_(0, 0.5)
+        r.log_scale.normal_(0, 0.5)
+    r.freeze_tables()
+    return r
+
+
+@pytest.mark.parametrize("stride", [8, 16])
+def test_symbols_round_trip_through_the_range_coder(stride):
+    r = random_refiner(stride)
+    g = torch.Generator().manual_seed(1)
+    surprise = torch.randint(0, 30, (1, 5, 7), generator=g)
+    ctx = first_pass_contexts(r.cfg, surprise, 16, r.cfg.channels)[0]
+    k = 16 // stride
+    symbols = torch.randint(-3, 4, (4, 5 * k, 7 * k), generator=g).numpy()
+    data = encode_refinement(r.tables[1].numpy(), 3, symbols, ctx)
+    assert np.array_equal(decode_refinement(r.tables[1].numpy(), 3, ctx, data), symbols)
+    with pytest.raises(FormatError):  # a payload cut mid-word
+        decode_refinement(r.tables[1].numpy(), 3, ctx, data[:-1])
+
+
+def test_second_pass_contexts_see_only_first_pass_neighbours():
+    ctx = torch.zeros(1, 1, 3, 3, dtype=torch.long)
+    s = torch.zeros(1, 1, 3, 3, dtype=torch.long)
+    quiet = second_pass_contexts(ctx, s)
+    assert quiet[0, 0].tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]  # the second pass has slots of its own
+    s[0, 0, 0, 1] = 5  # a second-pass position: its value must not change anyone's context
+    assert torch.equal(second_pass_contexts(ctx, s), quiet)
+    s[0, 0, 0, 0] = 5  # a first-pass position: its second-pass neighbours move up a bucket
+    got = second_pass_contexts(ctx, s)[0, 0]
+    assert got[0, 1] > 1 and got[1, 0] > 1 and got[2, 1] == 1 and got[0, 0] == 0 and got[1, 1] == 0
+
+
+def test_tables_are_integers_that_never_give_a_symbol_zero_probability():
+    r = random_refiner(8)
+    assert r.tables.dtype == torch.int32 and int(r.tables.min()) >= 1
+    assert r.tables.shape == (3, r.cfg.contexts, 4, 7)
+
+
+def test_an_untrained_refinement_is_a_dct_coder_of_the_residual():
+    """Training starts from a working transform code, not from nothing: zero symbols add nothing,
+    and the first symbols halve the error of a smooth residual."""
+    r = Refiner(RefineConfig(channels=16, widths=(8, 8, 8, 8))).eval()
+    base = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.equal(r.decode(base, torch.zeros(16, 4, 4, dtype=torch.long), 2), base)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    x = (base + 0.3 * torch.stack([yy, xx, yy * xx])[None]).clamp(-1, 1)
+    out = r.decode(base, r.encode(x, base, 2), 2)
+    assert ((out - x) ** 2).mean() < 0.5 * ((base - x) ** 2).mean()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    (d / "bsds500").mkdir()
+    for f in sorted((SHARED / "train" / "bsds500").glob("*.jpg"))[:2]:
+        shutil.copy(f, d / "bsds500")
+    return d
+
+
+def test_refine_trains_resumes_and_exports(tmp_path, data):
+    m = zoo.get_model("f16-lfq20")
+    out = tmp_path / "run"
+    args = ["train", "refine", data, "--tokenizer", m.path / "tokenizer.safetensors", "--prior",
+            m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
+            "--channels", "4", "--rates", "800,200"]
+    run_cli(*args, "--minutes", "0.05", check=True)
+    first = [json.loads(line)["step"] for line in (out / "refine_log.jsonl").read_text().splitlines()][-1]
+    run_cli(*args, "--minutes", "0.1", check=True)  # a larger budget resumes the same run
+    last = [json.loads(line)["step"] for line in (out / "refine_log.jsonl").read_text().splitlines()][-1]
+    assert last > first
+    from vqzip.refine import load_refiner
+    r = load_refiner(out / "refine.safetensors")
+    assert r.cfg.rates == (800.0, 200.0) and r.tables.shape[:3] == (2, r.cfg.contexts, 4)
+    r2 = run_cli(*args, "--minutes", "0.1", "--stride", "16")  # another config in the same folder
+    assert r2.returncode == 1 and "another refinement config" in r2.stderr
+
+
+def test_an_explicit_point_codes_like_its_ladder_level(refined, point):
+    src, dst = refined
+    assert codec.encode_image(src, point=point) == dst.read_bytes()
