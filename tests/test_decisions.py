@@ -12,6 +12,7 @@ from PIL import Image
 from conftest import KODAK
 from vqzip import video, zoo
 from vqzip.decisions import Decider, block_mse, change_bits
+from vqzip.errors import ModelError
 from vqzip.temporal import TemporalState
 
 VIDEO = replace(zoo.resolve(kind="video"), scale=Fraction(1))  # the default decisions, tokens at the clip's size
@@ -84,7 +85,10 @@ def test_block_mse_is_per_token_block():
 
 def test_the_video_ladder_carries_lambda():
     points = zoo.list_points("video")
-    assert [p.quality for p in points] == [p.quality for p in zoo.list_points()]
+    images = [p.quality for p in zoo.list_points()]
+    assert [p.quality for p in points] == images[:len(points)]  # the refinement's q6+ are images only
+    with pytest.raises(ModelError, match="no operating point with quality 6"):
+        zoo.resolve(quality=6, kind="video")
     assert all(p.lam is not None and p.lam > 0 for p in points)
     assert all(p.lam is None for p in zoo.list_points())
     # a model alone: full resolution, with the default video point's decisions
