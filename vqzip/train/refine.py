@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
@@ -140,7 +141,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     if ckpt.exists():
         check_resumable(ckpt, cfg.to_dict(), "refinement")
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
-        sampler.rng = __import__("numpy").random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
+        sampler.rng = np.random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
     log = RunLog(run_dir / "refine_log.jsonl", on_log)
     lambdas = torch.tensor(cfg.rates, device=dev)
