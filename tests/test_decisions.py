@@ -86,7 +86,7 @@ def test_block_mse_is_per_token_block():
 def test_the_video_ladder_carries_lambda():
     points = zoo.list_points("video")
     images = [p.quality for p in zoo.list_points()]
-    assert [p.quality for p in points] == images[:len(points)]  # the refinement's q6+ are images only
+    assert [p.quality for p in points] == images[:len(points)]  # the image ladder goes on above video's q5
     with pytest.raises(ModelError, match="no operating point with quality 6"):
         zoo.resolve(quality=6, kind="video")
     assert all(p.lam is not None and p.lam > 0 for p in points)

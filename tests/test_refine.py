@@ -107,7 +107,8 @@ def test_a_truncated_refinement_layer_is_a_one_line_error(refined, tmp_path):
 
 def test_layers_beyond_what_the_file_has_are_refused(photo, tmp_path):
     dst = tmp_path / "base.vqz"
-    run_cli("encode", photo, "-o", dst, "-q", "3", check=True)
+    base_only = next(p for p in zoo.list_points() if p.refine is None)
+    run_cli("encode", photo, "-o", dst, "-q", base_only.quality, check=True)
     assert dst.read_bytes()[4:6] == b"\x01\x00"  # no layers: still written as format version 1
     r = run_cli("decode", dst, "-o", tmp_path / "out.png", "--layers", "2")
     assert r.returncode == 1 and "this file has 1 layer" in r.stderr
@@ -138,6 +139,17 @@ def test_a_refinement_made_by_other_weights_is_refused(refined, tmp_path):
     with pytest.raises(Exception, match="different version"):
         codec.decode(forged)
     assert codec.decode(forged, layers=1).size == (200, 137)
+
+
+@pytest.mark.parametrize("rate", [True, -1, 3, "1", 1.0])
+def test_a_forged_refinement_rate_is_a_format_error(refined, rate):
+    _, dst = refined
+    data = dst.read_bytes()
+    header, payload = container.unpack(data)
+    forged = container.pack(container.Header(**{**header.__dict__, "extra": header.extra | {"refine": {
+        **header.extra["refine"], "rate": rate}}}), payload, tuple(container.layers(data)))
+    with pytest.raises(FormatError, match="file is corrupted"):
+        codec.decode(forged)
 
 
 def random_refiner(stride: int) -> Refiner:

@@ -173,7 +173,8 @@ def layer_count(header: container.Header) -> int:
 def _refine_rate(header: container.Header, m: Model) -> int:
     """The refinement's rate level, after checking it is one this model's refinement layer has."""
     spec = header.extra["refine"]
-    if not (isinstance(spec, dict) and isinstance(spec.get("rate"), int) and isinstance(spec.get("weights"), str)):
+    # bool is an int in Python, but JSON's true is not a rate level
+    if not (isinstance(spec, dict) and type(spec.get("rate")) is int and isinstance(spec.get("weights"), str)):
         raise FormatError("file is corrupted (unreadable refinement header)")
     ref = m.refiner
     if spec["weights"] != m.refine_hash.hex():

@@ -48,7 +48,7 @@ class Model:
 
     @cached_property
     def refiner(self):
-        """The refinement layer (refine.py), for the ladder's points above enlarging the image."""
+        """The refinement layer (refine.py), for the ladder's points with `"refine"`."""
         from .refine import load_refiner
         if not self.refine_path.exists():
             raise ModelError(f"model {self.name!r} has no refinement layer (no {self.refine_path.name})")
