@@ -130,12 +130,17 @@ def test_refined_files_are_format_version_2_and_name_their_refinement(refined, p
     assert header.extra["refine"]["weights"] == zoo.get_model(point.model).refine_hash.hex()
 
 
+def with_refine_header(data: bytes, **changes) -> bytes:
+    """The file with fields of its refinement header replaced, re-packed with valid CRCs."""
+    header, payload = container.unpack(data)
+    extra = header.extra | {"refine": header.extra["refine"] | changes}
+    return container.pack(container.Header(**{**header.__dict__, "extra": extra}), payload,
+                          tuple(container.layers(data)))
+
+
 def test_a_refinement_made_by_other_weights_is_refused(refined, tmp_path):
     _, dst = refined
-    data = dst.read_bytes()
-    header, payload = container.unpack(data)
-    forged = container.pack(container.Header(**{**header.__dict__, "extra": header.extra | {"refine": {
-        **header.extra["refine"], "weights": "00" * 8}}}), payload, tuple(container.layers(data)))
+    forged = with_refine_header(dst.read_bytes(), weights="00" * 8)
     with pytest.raises(Exception, match="different version"):
         codec.decode(forged)
     assert codec.decode(forged, layers=1).size == (200, 137)
@@ -144,10 +149,7 @@ def test_a_refinement_made_by_other_weights_is_refused(refined, tmp_path):
 @pytest.mark.parametrize("rate", [True, -1, 3, "1", 1.0])
 def test_a_forged_refinement_rate_is_a_format_error(refined, rate):
     _, dst = refined
-    data = dst.read_bytes()
-    header, payload = container.unpack(data)
-    forged = container.pack(container.Header(**{**header.__dict__, "extra": header.extra | {"refine": {
-        **header.extra["refine"], "rate": rate}}}), payload, tuple(container.layers(data)))
+    forged = with_refine_header(dst.read_bytes(), rate=rate)
     with pytest.raises(FormatError, match="file is corrupted"):
         codec.decode(forged)
 
