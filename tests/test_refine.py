@@ -235,6 +235,17 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     assert r2.returncode == 1 and "another refinement config" in r2.stderr
 
 
+def test_refine_training_defaults_to_the_shipped_configuration(tmp_path, data):
+    """Without --stride, --channels or --rates the command trains what the card says it did."""
+    m = zoo.get_model("f16-lfq20")
+    out = tmp_path / "run"
+    run_cli("train", "refine", data, "--tokenizer", m.path / "tokenizer.safetensors", "--prior",
+            m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
+            "--minutes", "0.02", check=True)
+    from vqzip.refine import load_refiner
+    assert load_refiner(out / "refine.safetensors").cfg == m.refiner.cfg
+
+
 def test_an_explicit_point_codes_like_its_ladder_level(refined, point):
     src, dst = refined
     assert codec.encode_image(src, point=point) == dst.read_bytes()

@@ -144,9 +144,9 @@ def train_refine_cmd(
     prior: Path = typer.Option(..., help="The base prior.safetensors (frozen; its surprise picks the contexts)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint, log and refine.safetensors."),
     minutes: float = typer.Option(60.0, help="Wall-clock budget. Re-running with a larger budget resumes."),
-    stride: int = typer.Option(8, help="Refinement token stride: 8 or 16."),
-    channels: int = typer.Option(32, help="Symbols per position."),
-    rates: str = typer.Option("2500,1000,400", help="Training lambdas, one per rate level (MSE per bit per pixel, 0-255 units)."),
+    stride: Optional[int] = typer.Option(None, help="Refinement token stride: 8 or 16 (default: RefineConfig's, 8)."),
+    channels: Optional[int] = typer.Option(None, help="Symbols per position (default: RefineConfig's, 48, as shipped)."),
+    rates: Optional[str] = typer.Option(None, help="Training lambdas, one per rate level (MSE per bit per pixel, 0-255 units; default: RefineConfig's, 2500,1000,400)."),
     batch: int = typer.Option(8), crop: int = typer.Option(128),
     fresh: int = typer.Option(2, help="Crops coded by the base layer per step; the rest of a batch comes from the pool."),
     scales: str = typer.Option("1,5/4,3/2", help="Resize each crop by one of these, as the quality levels do."),
@@ -164,7 +164,11 @@ def train_refine_cmd(
     from .tokenizer import load_tokenizer
     from .train.refine import RefineRecipe, train_refine
     try:
-        cfg = RefineConfig(stride=stride, channels=channels, rates=tuple(float(r) for r in rates.split(",")))
+        # only what was given: the defaults live in RefineConfig alone, so this command with none of
+        # them trains the shipped layer's configuration
+        given = {"stride": stride, "channels": channels,
+                 "rates": rates and tuple(float(r) for r in rates.split(","))}
+        cfg = RefineConfig(**{k: v for k, v in given.items() if v is not None})
         recipe = RefineRecipe(minutes=minutes, batch=batch, crop=crop, fresh=fresh, scales=scales,
                               max_side=max_side, lr=lr, set_weights=set_weights, seed=seed)
         tok, pri = load_tokenizer(tokenizer), load_prior(prior)
