@@ -74,8 +74,9 @@ class RunLog:
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float):
+    """Every parameter group at `lr`, times the group's "scale" where it has one."""
     for g in opt.param_groups:
-        g["lr"] = lr
+        g["lr"] = lr * g.get("scale", 1.0)
 
 
 class EMA:

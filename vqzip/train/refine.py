@@ -31,7 +31,7 @@ from ..tokenizer import Tokenizer
 from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights
-from .loop import EMA, Budget, RunLog, device_name
+from .loop import EMA, Budget, RunLog, device_name, set_lr
 from .losses import msssim_window
 
 
@@ -131,7 +131,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     model = Refiner(cfg).to(dev).to(memory_format=torch.channels_last)
     rate_model = {"mu", "log_scale", "log_gain"}
     opt = torch.optim.AdamW([
-        {"params": [p for n, p in model.named_parameters() if n not in rate_model], "scale": 1.0},
+        {"params": [p for n, p in model.named_parameters() if n not in rate_model]},
         # a handful of scalars per table: at the networks' learning rate they would need tens of
         # thousands of steps to leave their start (Adam moves a parameter about lr a step)
         {"params": [p for n, p in model.named_parameters() if n in rate_model], "scale": RATE_LR_SCALE},
@@ -156,8 +156,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     model.train()
     while budget.progress < 1:
         lr = budget.next_lr(budget.progress)
-        for g in opt.param_groups:
-            g["lr"] = lr * g["scale"]
+        set_lr(opt, lr)
         pool.add(*code_base(base, prior, sampler.batch(recipe.fresh)))
         x, b, surprise = pool.sample(recipe.batch, gen)
         ctx = first_pass_contexts(cfg, surprise, base.stride, cfg.channels)
