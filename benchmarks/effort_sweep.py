@@ -9,9 +9,10 @@ Rows are appended to OUT/rows.jsonl as they are made, so a long sweep can be spl
 processes (--shard K/N) or resumed; every run rewrites OUT/summary.json from all rows present.
 
 usage: python benchmarks/effort_sweep.py --efforts 0,3,9 [--qualities 1,2,3,4,5] [--shard 0/2]
-       [--out benchmarks/results/effort] [KODAK_DIR]
+       [--out benchmarks/results/effort_refine] [KODAK_DIR]
 """
 import argparse
+from dataclasses import asdict
 import io
 import json
 import os
@@ -88,7 +89,7 @@ def main():
     ap.add_argument("--efforts", default="0,3,9")
     ap.add_argument("--qualities", default=",".join(str(p.quality) for p in zoo.list_points()))
     ap.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th image from the K-th")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results/effort"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results/effort_refine"))
     a = ap.parse_args()
     files = sorted(Path(a.kodak).glob("*.png"))
     out = Path(a.out)
@@ -108,7 +109,7 @@ def main():
                    f"{torch.get_num_threads()}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "tokenizer_precision": tokenizer_precision(dev),
-        "schedule": {str(e): {"steps": search.schedule(e).steps, "lr": search.schedule(e).lr} for e in search.EFFORTS},
+        "schedule": {str(e): asdict(search.schedule(e)) for e in search.EFFORTS},
         "default_effort": search.DEFAULT_EFFORT,
         "images": len(files),
         "efforts": summarize(rows, len(files)),
@@ -121,15 +122,16 @@ def main():
 def tables(summary: dict) -> str:
     """The README's table: per effort, BD-rate against effort 0 and mean seconds per image."""
     fmt = lambda v: f"{v:+.1f} %" if isinstance(v, float) else "n/a"
-    lines = ["| effort | steps | BD-rate PSNR | BD-rate MS-SSIM | BD-rate SSIMULACRA2 | encode s (mean over the levels run) "
-             "| decode s | AVIF q0 encode s, same run |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| effort | base steps | refinement steps | BD-rate PSNR | BD-rate MS-SSIM | BD-rate SSIMULACRA2 | encode s (mean over the levels run) "
+             "| decode s | AVIF q0 encode s, same run |", "|---|---|---|---|---|---|---|---|---|"]
     for e, s in summary["efforts"].items():
         pts = [p for p in s["points"] if p["complete"]]
         if not pts:
             continue
         mean = lambda k: sum(p[k] for p in pts) / len(pts)
         bd = [fmt(s.get(f"bd_rate_{m}")) if e != "0" else "anchor" for m in METRICS]
-        lines.append(f"| {e} | {summary['schedule'][e]['steps']} | {' | '.join(bd)} | {mean('enc_s'):.2f} | "
+        sched = summary["schedule"][e]
+        lines.append(f"| {e} | {sched['steps']} | {sched['refine_steps']} | {' | '.join(bd)} | {mean('enc_s'):.2f} | "
                      f"{mean('dec_s'):.2f} | {mean('avif_enc_s'):.3f} |")
     return "\n".join(lines) + "\n"
 

@@ -50,7 +50,8 @@ def main():
             codec_seconds += time.perf_counter() - t0  # the codec alone: metrics and info() not counted
             inf = codec.info(data)
             r = {"bpp": len(data) * 8 / (src.width * src.height), "psnr": M.psnr(src, out),
-                 "ms_ssim": M.ms_ssim(src, out), "payload_over_raw": inf["payload_over_raw"]}
+                 "ms_ssim": M.ms_ssim(src, out), "payload_over_raw": inf["payload_over_raw"],
+                 "effort": inf["effort"]}  # the default effort, as the file records it
             if not a.no_ssimulacra2:
                 r["ssimulacra2"] = M.ssimulacra2(src, out)
             rows.append(r)
@@ -89,10 +90,10 @@ def main():
 
 def write_card_table(card: Path, m: dict, command: str):
     """Replace the measured-results block of a model card with the numbers just measured."""
-    rows = ["| point | quality | bpp | PSNR (dB) | MS-SSIM | SSIMULACRA2 | payload / raw index bits | s per image |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| point | quality | effort | bpp | PSNR (dB) | MS-SSIM | SSIMULACRA2 | payload / raw index bits | s per image |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for key, r in sorted(m["points"].items(), key=lambda kv: kv[1]["quality"]):
-        rows.append(f"| {key} | {r['quality']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | "
+        rows.append(f"| {key} | {r['quality']} | {r.get('effort', 0):.0f} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | "
                     f"{r.get('ssimulacra2', float('nan')):.2f} | {r['payload_over_raw']:.3f} | {r['seconds_per_image']:.2f} |")
     cb = m.get("codebook")
     if cb:

@@ -1,5 +1,6 @@
 """The encoder-side search (vqzip/search.py): every effort makes a file today's decoder reads, its
 tokens decode bit-exactly whatever the thread count, and it never ends worse than it started."""
+import dataclasses
 import json
 
 import numpy as np
@@ -25,13 +26,27 @@ def model():
     return zoo.get_model(zoo.resolve().model)
 
 
+def searched_base_point():
+    """A base-only point whose tokens are searched: the image ladder has none (its q1 was made
+    worse per bit by the search), but a caller's own point may, as video key frames do."""
+    return dataclasses.replace(zoo.resolve(quality=1), search_lambda=1600.0)
+
+
+@pytest.fixture(scope="module")
+def big_crop():
+    """Big enough that a refined point's search runs (refine_search.MIN_SIDE)."""
+    return Image.open(KODAK / "kodim23.png").convert("RGB").crop((200, 60, 456, 252))
+
+
 @pytest.mark.parametrize("effort", list(search.EFFORTS))
-def test_every_effort_round_trips(crop, effort):
-    data = codec.encode_image(crop, quality=2, effort=effort)
+@pytest.mark.parametrize("quality", [1, 3])  # the base tokens' search, and the refinement's
+def test_every_effort_round_trips(crop, big_crop, effort, quality):
+    img, point = (crop, searched_base_point()) if quality == 1 else (big_crop, zoo.resolve(quality=3))
+    data = codec.encode_image(img, point=point, effort=effort)
     assert codec.info(data)["effort"] == effort
     out = codec.decode(data)
-    assert out.size == crop.size
-    err = np.abs(np.asarray(out, np.float64) - np.asarray(crop, np.float64)).mean()
+    assert out.size == img.size
+    err = np.abs(np.asarray(out, np.float64) - np.asarray(img, np.float64)).mean()
     assert err < 20  # a picture of the crop, not noise
 
 
@@ -47,7 +62,7 @@ def test_searched_tokens_decode_exactly_at_one_and_two_threads(crop, model):
     point = zoo.resolve(quality=3)
     img = codec.resized(crop, codec.scaled_size(crop.width, crop.height, point.scale))
     x = codec.to_tensor(img, model.tokenizer.stride)
-    found = search.find_tokens(model.tokenizer, model.float_prior, x, 4, point.search_lambda)[0].numpy()
+    found = search.find_tokens(model.tokenizer, model.float_prior, x, 4, 1600.0)[0].numpy()
     assert (found != model.tokenizer.encode(x)[0].numpy()).any()  # the search did move some tokens
     data = codec.pack_tokens(found, point, crop.width, crop.height, effort=4)
     threads = torch.get_num_threads()
@@ -76,7 +91,7 @@ def test_search_never_ends_worse_than_it_started(crop, model, lr, monkeypatch):
 
 
 def test_tiles_cover_the_grid_once():
-    tiles = search._tiles(130, 70)
+    tiles = search.tiles(130, 70, search.TILE)
     cover = np.zeros((130, 70), int)
     for y0, y1, x0, x1 in tiles:
         assert y1 - y0 <= search.TILE and x1 - x0 <= search.TILE
@@ -85,9 +100,16 @@ def test_tiles_cover_the_grid_once():
 
 
 def test_a_grid_searched_in_tiles_round_trips(crop, model, monkeypatch):
-    monkeypatch.setattr(search, "TILE", 3)  # the crop's 8x6 grid becomes six tiles
-    data = codec.encode_image(crop, quality=2, effort=2)
+    monkeypatch.setattr(search, "TILE", 3)  # the crop's 6x5 grid at x3/4 becomes four tiles
+    data = codec.encode_image(crop, point=searched_base_point(), effort=2)
     assert codec.decode(data).size == crop.size
+
+
+def test_ladder_points_without_a_price_of_a_bit_are_not_searched(crop):
+    assert zoo.resolve(quality=1).refine is None and zoo.resolve(quality=1).search_lambda is None
+    plain, asked = (codec.encode_image(crop, quality=1, effort=e) for e in (0, 9))
+    assert asked == plain and codec.info(asked)["effort"] == 0  # the file says what was done
+    assert codec.info(codec.encode_image(crop, model=zoo.resolve().model, effort=9))["effort"] == 0
 
 
 def test_bad_effort_is_one_line(crop):
@@ -129,3 +151,13 @@ def test_video_key_frames_take_the_effort():
     assert (key(plain) != key(searched)).any()
     out = list(video.decode_frames(video.parse(searched)))
     assert len(out) == 3 and out[0].shape == (crop.height, crop.width, 3)
+
+
+def test_video_key_frames_default_to_effort_zero_whatever_the_image_default(monkeypatch):
+    from fractions import Fraction
+    from vqzip import video
+    monkeypatch.setattr(search, "DEFAULT_EFFORT", 5)
+    crop = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 428, 196))
+    data = video.encode_frames(iter([np.asarray(crop)] * 2), crop.width, crop.height, Fraction(10),
+                               zoo.resolve(quality=1, kind="video"))
+    assert video.info(data)["effort"] == search.VIDEO_DEFAULT_EFFORT == 0

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, search
+from . import container, media, refine_search, search
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
 from .refine_entropy import decode_refinement, encode_refinement, first_pass_contexts
@@ -57,8 +57,9 @@ def encode_image(image, model: str | None = None, quality: int | None = None, de
     `quality` picks an operating point of the zoo (see `vqzip models`); `model` alone encodes with
     that model at full resolution; `bpp` picks the highest quality whose file fits the budget;
     `point` is any operating point, on the ladder or not (benchmarks sweep scales and refinement
-    rates with it). `effort` (0-9, default search.DEFAULT_EFFORT) is how hard the encoder searches
-    for tokens (search.py); decoding does not depend on it.
+    rates with it). `effort` (0-9, default search.DEFAULT_EFFORT) is how hard the encoder searches:
+    for the refinement's symbols at points with the layer (refine_search.py), for the base tokens at
+    points that name a `search_lambda` (search.py); decoding does not depend on it.
     """
     rgb, info = _open(image)
     dev = pick_device(device)
@@ -83,11 +84,14 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     m = get_model(point.model)
     img = resized(rgb, scaled_size(rgb.width, rgb.height, point.scale))
     x = to_tensor(img, m.tokenizer.stride).to(dev)
-    effort = search.effort_for(m.tokenizer, effort)
-    tokens = search.find_tokens(m.tokenizer.to(dev), m.float_prior.to(dev), x, effort, point.search_lambda)[0].cpu().numpy()
-    if point.refine is None:
-        return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort)
-    return _pack_refined(tokens, x, point, rgb.width, rgb.height, info, effort)
+    tok = m.tokenizer.to(dev)
+    if point.refine is not None:
+        # the effort goes to the refinement's symbols (refine_search.py): searching the base tokens
+        # under the layer did not pay, as the layer re-codes whatever they change
+        return _pack_refined(tok.encode(x)[0].cpu().numpy(), x, point, rgb.width, rgb.height, info, effort)
+    effort = search.effort_for(tok, effort) if point.search_lambda is not None else 0
+    tokens = search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0].cpu().numpy()
+    return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort)
 
 
 def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int, info: dict | None,
@@ -120,9 +124,9 @@ def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int,
     base_payload = encode_tokens(m.prior, tokens, surprise)
     ref = m.refiner.to(x.device)
     base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
-    symbols = ref.encode(x, base, point.refine).cpu()
-    layer = encode_refinement(ref.tables[point.refine].numpy(), ref.cfg.levels, symbols.numpy(),
-                              _contexts(m, surprise))
+    ctx = _contexts(m, surprise)
+    symbols = refine_search.find_symbols(ref, x, base, point.refine, ctx.to(x.device), search.schedule(effort).refine_steps).cpu()
+    layer = encode_refinement(ref.tables[point.refine].numpy(), ref.cfg.levels, symbols.numpy(), ctx)
     extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
     return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,))
 

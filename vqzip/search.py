@@ -24,6 +24,10 @@ The decoder sees hard tokens in every step, so each step's J is the true objecti
 tokens, and the best ones seen are kept: the search never ends worse than it started. Large
 grids are searched in tiles (with a margin of context that is held fixed), so memory is bounded
 by the tile, not the image.
+
+This search runs at points without a refinement layer (and on video key frames). At refined
+points an effort searches the refinement's symbols instead (refine_search.py): there the base
+tokens' search moved BD-rate by under 1 % (benchmarks/results/effort_base_on_refined).
 """
 from __future__ import annotations
 
@@ -41,12 +45,18 @@ from .tokenizer import Tokenizer
 from .train.losses import msssim_window
 
 EFFORTS = range(10)
-STEPS = [0, 1, 2, 3, 4, 6, 8, 10, 12, 16]  # decoder steps per effort level
+STEPS = [0, 1, 2, 3, 4, 6, 8, 10, 12, 16]  # base decoder steps per effort level
+# refinement steps (refine_search.py) per effort level: one costs about a seventh of a base step,
+# and the search levels off by 32 (64 lowered J by under 0.2 % more on three Kodak images)
+REFINE_STEPS = [0, 2, 4, 6, 8, 12, 16, 20, 24, 32]
 LR = 0.2
-# the rule: the highest effort whose Kodak encode stays within 3 s an image on the 2-core CPU. Effort
-# 1 has not been shown to (this CPU lacks native bf16, so every convolution runs in fp32), so the
-# default stays the single pass (benchmarks/results/effort/README.md)
-DEFAULT_EFFORT = 0
+# the rule: the highest effort at which every Kodak image encodes within 3 s at the default quality
+# on the 2-core CPU (fp32, no native bf16). Effort 8 took at most 2.25 s (mean 2.07), effort 9 up
+# to 3.17 s (benchmarks/results/effort_refine_speed)
+DEFAULT_EFFORT = 8
+# video key frames: base-only points at x3/2-x2, where a base step costs several times a Kodak
+# image's, and the search has not been measured on video
+VIDEO_DEFAULT_EFFORT = 0
 TILE = 64          # tokens per tile side: bounds the memory of one search step
 MARGIN = 4         # tokens of fixed context around a tile (the decoder's receptive field is ~3 tokens)
 W_MSSSIM = 6000.0  # weight of (1 - MS-SSIM) against MSE in 0-255 units
@@ -57,14 +67,15 @@ LN2 = 0.6931471805599453
 
 @dataclass(frozen=True)
 class Schedule:
-    steps: int
+    steps: int         # of the base tokens' search, at points without a refinement layer
     lr: float
+    refine_steps: int  # of the refinement symbols' search (refine_search.py)
 
 
-def check_effort(effort: int | None) -> int:
-    """The effort to use: DEFAULT_EFFORT for None, else `effort` if it is a level."""
+def check_effort(effort: int | None, default: int | None = None) -> int:
+    """The effort to use: `default` (DEFAULT_EFFORT if None) for None, else `effort` if it is a level."""
     if effort is None:
-        return DEFAULT_EFFORT
+        return DEFAULT_EFFORT if default is None else default
     if effort not in EFFORTS:
         raise InputError(f"effort must be one of 0..9 (got {effort})")
     return effort
@@ -72,7 +83,8 @@ def check_effort(effort: int | None) -> int:
 
 def schedule(effort: int) -> Schedule:
     """What each effort level does; 0 is the encoder's single pass."""
-    return Schedule(steps=STEPS[check_effort(effort)], lr=LR)
+    e = check_effort(effort)
+    return Schedule(steps=STEPS[e], lr=LR, refine_steps=REFINE_STEPS[e])
 
 
 def effort_for(tok: Tokenizer, effort: int) -> int:
@@ -88,15 +100,15 @@ def find_tokens(tok: Tokenizer, prior: TokenPrior, x: torch.Tensor, effort: int,
     sched = schedule(effort)
     if sched.steps:
         z = z.clone()  # out of inference mode: the search differentiates through the decoder
-        for core in _tiles(z.shape[-2], z.shape[-1]):
+        for core in tiles(z.shape[-2], z.shape[-1], TILE):
             _search_tile(tok, prior, x, z, core, sched, rd_lambda)
     return tok.quant.to_indices(z)
 
 
-def _tiles(h: int, w: int):
-    """Near-equal tiles of at most TILE tokens a side, as (y0, y1, x0, x1)."""
+def tiles(h: int, w: int, size: int):
+    """Near-equal tiles of at most `size` a side covering an h x w grid, as (y0, y1, x0, x1)."""
     def cuts(n):
-        k = -(-n // TILE)
+        k = -(-n // size)
         return [(i * n // k, (i + 1) * n // k) for i in range(k)]
     return [(y0, y1, x0, x1) for y0, y1 in cuts(h) for x0, x1 in cuts(w)]
 

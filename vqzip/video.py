@@ -147,7 +147,7 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
                   device: str = "auto", gop: int = GOP, audio: bytes | None = None,
                   on_frame: Callable[[], None] | None = None, effort: int | None = None) -> bytes:
     """Compress H x W x 3 uint8 RGB frames (all width x height) to the bytes of a .vqz video.
-    Key frames are searched at `effort` (search.py; None: the default); predicted frames take the
+    Key frames are searched at `effort` (search.py; None: search.VIDEO_DEFAULT_EFFORT); predicted frames take the
     decisions instead."""
     if not 1 <= gop <= 0xFFFF:
         raise InputError(f"--gop must be between 1 and 65535, not {gop}")
@@ -166,7 +166,9 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     prev = prev_pixels = state = None
     count = 0
     size = scaled_size(width, height, point.scale)
-    effort = search.effort_for(tok, search.check_effort(effort))
+    effort = search.effort_for(tok, search.check_effort(effort, search.VIDEO_DEFAULT_EFFORT))
+    if point.search_lambda is None:  # a point without a price of a bit is not searched
+        effort = 0
     keep_pixels = decider is not None or effort > 0
     for tokens, target, pixels in _ahead(_tokenize(frames, tok, size, dev, keep_pixels, lock)):
         data = None

@@ -96,7 +96,10 @@ class Point:
     model: str
     scale: Fraction
     lam: float | None = None  # video: MSE per bit of the keep-or-change decisions (decisions.py); None: none
-    search_lambda: float = 0.0  # images: the encoder-side search's price of a bit, in squared 0-255 levels (search.py)
+    # the base tokens' search's price of a bit, in squared 0-255 levels (search.py); None: the point's
+    # base tokens are not searched (on the image ladder, whose q1 it made worse per bit, and refined
+    # points, whose effort goes to the refinement)
+    search_lambda: float | None = None
     refine: int | None = None  # images: the refinement layer's rate level (refine.py); None: the base layer alone
 
     @property
@@ -117,7 +120,7 @@ def list_points(kind: str = "image") -> list[Point]:
         return [Point(i + 1, m, Fraction(1)) for i, m in enumerate(list_models())]
     spec = json.loads(f.read_text())
     rows = spec.get("video", spec["points"]) if kind == "video" else spec["points"]
-    return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda", 0.0),
+    return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
                   p.get("refine")) for p in rows]
 
 
