@@ -118,8 +118,9 @@ def test_bad_effort_is_one_line(crop):
 
 
 def test_vq_tokenizers_are_not_searched():
-    assert search.effort_for(zoo.get_model(zoo.resolve().model).tokenizer, 5) == 5
-    assert search.effort_for(Tokenizer(TokenizerConfig(quantizer="vq", codebook_size=16)), 5) == 0
+    assert search.effort_for(zoo.get_model(zoo.resolve().model).tokenizer, 5, 1600.0) == 5
+    assert search.effort_for(zoo.get_model(zoo.resolve().model).tokenizer, 5, None) == 0  # no price of a bit
+    assert search.effort_for(Tokenizer(TokenizerConfig(quantizer="vq", codebook_size=16)), 5, 1600.0) == 0
     assert isinstance(zoo.get_model(zoo.resolve().model).tokenizer.quant, LFQ)
 
 

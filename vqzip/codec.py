@@ -89,7 +89,7 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
         # the effort goes to the refinement's symbols (refine_search.py): searching the base tokens
         # under the layer did not pay, as the layer re-codes whatever they change
         return _pack_refined(tok.encode(x)[0].cpu().numpy(), x, point, rgb.width, rgb.height, info, effort)
-    effort = search.effort_for(tok, effort) if point.search_lambda is not None else 0
+    effort = search.effort_for(tok, effort, point.search_lambda)
     tokens = search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0].cpu().numpy()
     return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort)
 

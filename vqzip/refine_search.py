@@ -79,13 +79,15 @@ def search_tile(ref: Refiner, x, base, rate: int, ctx_first, s, core, steps: int
     pixels = target.shape[-2] * target.shape[-1]
     r = torch.tensor([rate], device=x.device)
     lam = ref.cfg.rates[rate]
+    lams = torch.tensor([lam], device=x.device)
     L = ref.cfg.levels
     codelen = _code_lengths(ref.tables[rate]).to(x.device)
     chan = torch.arange(s.shape[1], device=x.device)[None, :, None, None]
     curvature = _mse_curvature(ref, rate, pixels)
 
     def score(core_symbols: torch.Tensor, need_grad: bool):
-        """(J, its graph's input or None, contexts): J of the window with `core_symbols` in its core."""
+        """J of the window with `core_symbols` in its core, the window's symbols (the graph's input,
+        for the gradient when `need_grad`) and their contexts."""
         sym = window.clone()
         sym[..., cy, cx] = core_symbols
         sym.requires_grad_(need_grad)
@@ -94,7 +96,7 @@ def search_tile(ref: Refiner, x, base, rate: int, ctx_first, s, core, steps: int
             ctx = second_pass_contexts(ctx0, sym.detach().long())
             bits = codelen[ctx, chan.expand_as(ctx), sym.detach().long() + L][..., ry, rx]
             # refine_loss is the training loss over 1000; J is in the search's 0-255 units
-            loss = refine_loss(target, y, bits.float(), torch.tensor([lam], device=x.device))[0] * 1000
+            loss = refine_loss(target, y, bits.float(), lams)[0] * 1000
         return loss, sym, ctx
 
     best = window[..., cy, cx].clone()

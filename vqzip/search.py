@@ -87,10 +87,11 @@ def schedule(effort: int) -> Schedule:
     return Schedule(steps=STEPS[e], lr=LR, refine_steps=REFINE_STEPS[e])
 
 
-def effort_for(tok: Tokenizer, effort: int) -> int:
-    """The effort `tok` is searched at: the search moves LFQ latents across the sign, so a VQ
-    tokenizer encodes at effort 0 (and its files record none)."""
-    return effort if isinstance(tok.quant, LFQ) else 0
+def effort_for(tok: Tokenizer, effort: int, rd_lambda: float | None) -> int:
+    """The effort a point's base tokens are searched at: 0 where the point names no price of a bit
+    (`Point.search_lambda` None), and for a VQ tokenizer, as the search moves LFQ latents across the
+    sign (files searched at 0 record no effort)."""
+    return effort if rd_lambda is not None and isinstance(tok.quant, LFQ) else 0
 
 
 def find_tokens(tok: Tokenizer, prior: TokenPrior, x: torch.Tensor, effort: int, rd_lambda: float) -> torch.Tensor:

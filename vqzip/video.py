@@ -166,9 +166,7 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     prev = prev_pixels = state = None
     count = 0
     size = scaled_size(width, height, point.scale)
-    effort = search.effort_for(tok, search.check_effort(effort, search.VIDEO_DEFAULT_EFFORT))
-    if point.search_lambda is None:  # a point without a price of a bit is not searched
-        effort = 0
+    effort = search.effort_for(tok, search.check_effort(effort, search.VIDEO_DEFAULT_EFFORT), point.search_lambda)
     keep_pixels = decider is not None or effort > 0
     for tokens, target, pixels in _ahead(_tokenize(frames, tok, size, dev, keep_pixels, lock)):
         data = None
