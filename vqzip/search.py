@@ -14,9 +14,15 @@ the sign. The objective, per pixel of the coded (scaled) image, in 0-255 units:
 
 - MSE alone raised PSNR but lost on MS-SSIM (measured with throwaway code before this module),
   so MS-SSIM's structural term rides along; SSIMULACRA2 follows both.
-- bits are the float prior's code lengths, in the context of the starting tokens. A bit's
-  gradient is half the difference in code length between its two values (both read off the
-  same table), the discrete twin of the straight-through sign.
+- bits are the float prior's code lengths of the tokens being scored, read again for every
+  candidate. Read once, for the starting tokens, they undercounted the tokens that flip: a
+  flipped high half left its low half priced in the context of the old one, and neighbours in
+  the context of the old token. At q1 with 20 times its lambda, that search sent 51-62 % more
+  bits for -0.35 to +0.58 dB on three Kodak images; read again, +0.7 to +2 % for +0.04 to
+  +0.08 dB, in the same 12-14 s an image (effort 8, one thread)
+  (benchmarks/results/effort_refine/q1_fresh_rate_probe.jsonl). A bit's gradient is half the
+  difference in code length between its two values (both read off the same table), the discrete
+  twin of the straight-through sign.
 - lambda follows the quality level (`Point.search_lambda`): a bit is worth what the ladder's
   slope says it buys by enlarging the image instead.
 
@@ -127,15 +133,12 @@ def _search_tile(tok, prior, x, z, core, sched: Schedule, rd_lambda: float) -> t
     region = (l0 - a0, l1 - a0, m0 - b0, m1 - b0)
     window = torch.where(z[..., a0:a1, b0:b1] > 0, 1.0, -1.0)
     cy, cx = slice(y0 - a0, y1 - a0), slice(x0 - b0, x1 - b0)
-    # code lengths in the context of the starting tokens, for the whole search: J stays one fixed
-    # function, so "best seen" is exact. Reading them again every 4 steps cost 30 % more time and
-    # did not lower the bits (effort 9, two Kodak crops)
-    tables = _code_lengths(prior, tok.quant.to_indices(window[..., cy, cx]))
 
     def score(zc: torch.Tensor, need_grad: bool):
         zc = zc.detach().requires_grad_(need_grad)
+        hard = torch.where(zc > 0, 1.0, -1.0)
+        tables = _code_lengths(prior, tok.quant.to_indices(hard))
         with torch.set_grad_enabled(need_grad):
-            hard = torch.where(zc > 0, 1.0, -1.0)
             bits = window.clone()
             bits[..., cy, cx] = zc + (hard - zc).detach()  # straight through the sign
             return _objective(tok, bits, target, region, hard, zc, tables, rd_lambda), zc
@@ -212,7 +215,8 @@ def _code_lengths(prior: TokenPrior, idx: torch.Tensor) -> tuple[torch.Tensor, t
 
 def _rate(tables, hard: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(bits of the hard tokens, and per token bit half the change in bits when it flips), read
-    off the tables. The low half's table was made for the high half the tokens started with."""
+    off their own tables. A flip of the high half is priced with the low half's table for the
+    high half it has now: the exact J that decides each step counts it right."""
     hi_t, lo_t = tables
     nb = hard.shape[1]
     idx = idx.view(-1)
