@@ -101,6 +101,19 @@ def test_bpp_budget_picks_a_point_that_fits(photo):
         codec.encode_image(photo, bpp=1e-6)
 
 
+def test_a_budget_picks_the_best_searched_file_and_searches_only_near_it(photo, monkeypatch):
+    from vqzip.zoo import list_points
+    pixels = np.prod(Image.open(photo).size)
+    searched = {p.quality: codec.encode_image(photo, quality=p.quality, effort=2) for p in list_points()}
+    budget = len(searched[3]) * 8 / pixels
+    best = max(q for q, d in searched.items() if len(d) <= len(searched[3]))
+    efforts = []
+    real = codec._encode
+    monkeypatch.setattr(codec, "_encode", lambda *a: efforts.append(a[-1]) or real(*a))
+    assert codec.encode_image(photo, bpp=budget, effort=2) == searched[best]
+    assert 1 <= efforts.count(2) <= 2 < efforts.count(0)
+
+
 def test_damaged_files_are_refused(photo):
     data = codec.encode_image(photo)
     for bad in [data[:-1], data[:40], b"", b"\x89PNG\r\n\x1a\n" + data[8:]]:
