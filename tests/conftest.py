@@ -13,6 +13,14 @@ SHARED = ROOT.parent / "shared" / "data"
 KODAK = SHARED / "kodak"
 VIDEO = SHARED / "video"
 TONE_SECONDS = 1.0
+# crops of Kodak 23 (the macaw) that the search tests share: SMALL is below what the refinement
+# search takes at the default point's x1/2 (refine_search.MIN_SIDE); SEARCHED (256 x 192, a 16 x 12
+# grid of refinement positions there) is big enough for its MS-SSIM term
+SMALL, SEARCHED = (300, 100, 428, 196), (200, 60, 456, 252)
+
+
+def macaw(box) -> Image.Image:
+    return Image.open(KODAK / "kodim23.png").convert("RGB").crop(box)
 
 
 def run_cli(*args, check=False, env=None, cwd=None):

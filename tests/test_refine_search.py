@@ -4,20 +4,17 @@ decodes bit-exactly whatever the thread count."""
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from vqzip import codec, refine_search, search, zoo
 from vqzip.entropy import encode_tokens
 from vqzip.refine_entropy import encode_refinement, second_pass_contexts
 
-from conftest import KODAK
+from conftest import SEARCHED, SMALL, macaw
 
 
 @pytest.fixture(scope="module")
 def crop():
-    # 256 x 192: at the default point's x1/2 a 16 x 12 grid of refinement positions, big enough
-    # for the search's MS-SSIM term
-    return Image.open(KODAK / "kodim23.png").convert("RGB").crop((200, 60, 456, 252))
+    return macaw(SEARCHED)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +96,6 @@ def test_a_grid_searched_in_tiles_round_trips(crop, coded, monkeypatch):
 
 
 def test_images_too_small_for_its_objective_keep_the_encoders_symbols():
-    small = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 428, 196))  # 64 x 48 at x1/2
+    small = macaw(SMALL)  # 64 x 48 at x1/2
     assert codec.refinement_of(codec.encode_image(small, quality=3, effort=9)).tolist() == \
         codec.refinement_of(codec.encode_image(small, quality=3, effort=0)).tolist()

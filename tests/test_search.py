@@ -6,19 +6,18 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from vqzip import codec, search, zoo
 from vqzip.errors import InputError
 from vqzip.quant import LFQ
 from vqzip.tokenizer import Tokenizer, TokenizerConfig
 
-from conftest import KODAK, run_cli
+from conftest import SEARCHED, SMALL, macaw, run_cli
 
 
 @pytest.fixture(scope="module")
 def crop():
-    return Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 428, 196))
+    return macaw(SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +33,7 @@ def searched_base_point():
 
 @pytest.fixture(scope="module")
 def big_crop():
-    """Big enough that a refined point's search runs (refine_search.MIN_SIDE)."""
-    return Image.open(KODAK / "kodim23.png").convert("RGB").crop((200, 60, 456, 252))
+    return macaw(SEARCHED)
 
 
 @pytest.mark.parametrize("effort", list(search.EFFORTS))
@@ -142,7 +140,7 @@ def test_video_key_frames_take_the_effort():
     from vqzip import video
     # a crop where effort 3 finds better tokens at the video ladder's scale (on the smaller test
     # crop every step there is refused: its tokens are already a local optimum)
-    crop = Image.open(KODAK / "kodim23.png").convert("RGB").crop((200, 60, 456, 220))
+    crop = macaw((200, 60, 456, 220))
     frames = [np.asarray(crop)] * 3
     point = zoo.resolve(quality=1, kind="video")
     plain, searched = (video.encode_frames(iter(frames), crop.width, crop.height, Fraction(10), point, effort=e)
@@ -158,7 +156,7 @@ def test_video_key_frames_default_to_effort_zero_whatever_the_image_default(monk
     from fractions import Fraction
     from vqzip import video
     monkeypatch.setattr(search, "DEFAULT_EFFORT", 5)
-    crop = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 428, 196))
+    crop = macaw(SMALL)
     data = video.encode_frames(iter([np.asarray(crop)] * 2), crop.width, crop.height, Fraction(10),
                                zoo.resolve(quality=1, kind="video"))
     assert video.info(data)["effort"] == search.VIDEO_DEFAULT_EFFORT == 0
