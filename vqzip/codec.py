@@ -79,7 +79,8 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
     several times faster than a search, and searched only where that file is near the budget, so
     a budget costs one or two searches instead of one per point above it. Should the search ever
     grow a file past the budget, the single-pass file that fits is kept."""
-    budget = bpp * rgb.width * rgb.height
+    pixels = rgb.width * rgb.height
+    budget = bpp * pixels
     smallest = None
     for p in sorted(list_points(), key=lambda p: -p.quality):
         quick = _encode(rgb, info, p, dev, 0)
@@ -89,7 +90,7 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
                 return data
         if len(quick) * 8 <= budget:
             return quick
-        smallest = len(quick) * 8 / (rgb.width * rgb.height)
+        smallest = len(quick) * 8 / pixels
     raise InputError(f"no operating point fits {bpp} bpp (the smallest file is {smallest:.4f} bpp)")
 
 

@@ -57,8 +57,8 @@ STEPS = [0, 1, 2, 3, 4, 6, 8, 10, 12, 16]  # base decoder steps per effort level
 REFINE_STEPS = [0, 2, 4, 6, 8, 12, 16, 20, 24, 32]
 LR = 0.2
 # the rule: the highest effort at which every Kodak image encodes within 3 s at the default quality
-# on the 2-core CPU (fp32, no native bf16). Effort 8 took at most 2.25 s (mean 2.07), effort 9 up
-# to 3.17 s (benchmarks/results/effort_refine_speed)
+# on the 2-core CPU (fp32, no native bf16). Effort 8 took at most 2.25 s and 2.06 s in two runs,
+# effort 9 up to 3.17 s and 2.56 s (benchmarks/results/effort_refine_speed, effort_speed_levels)
 DEFAULT_EFFORT = 8
 # video key frames: base-only points at x3/2-x2, where a base step costs several times a Kodak
 # image's, and the search has not been measured on video
@@ -137,11 +137,12 @@ def _search_tile(tok, prior, x, z, core, sched: Schedule, rd_lambda: float) -> t
     def score(zc: torch.Tensor, need_grad: bool):
         zc = zc.detach().requires_grad_(need_grad)
         hard = torch.where(zc > 0, 1.0, -1.0)
-        tables = _code_lengths(prior, tok.quant.to_indices(hard))
+        idx = tok.quant.to_indices(hard)
+        tables = _code_lengths(prior, idx)
         with torch.set_grad_enabled(need_grad):
             bits = window.clone()
             bits[..., cy, cx] = zc + (hard - zc).detach()  # straight through the sign
-            return _objective(tok, bits, target, region, hard, zc, tables, rd_lambda), zc
+            return _objective(tok, bits, target, region, hard, zc, idx, tables, rd_lambda), zc
 
     # signed gradient descent with backtracking: a step moves every latent by lr against its
     # gradient's sign (Adam's first step), so the bits that flip are those the encoder was least
@@ -166,16 +167,17 @@ def _search_tile(tok, prior, x, z, core, sched: Schedule, rd_lambda: float) -> t
     return j_start, j_best.item()
 
 
-def _objective(tok, bits, target, region, hard, soft, tables, rd_lambda):
+def _objective(tok, bits, target, region, hard, soft, idx, tables, rd_lambda):
     """(J of the hard tokens, the differentiable surrogate whose gradient moves `soft`); the two
-    differ only in the rate, whose surrogate is linear in the bits."""
+    differ only in the rate, whose surrogate is linear in the bits. `idx` are the hard tokens'
+    indices, for which `tables` were read."""
     r0, r1, q0, q1 = region
     s = tok.stride
     with autocast(bits.device):
         y = tok.decoder(bits).float()
     y = y[..., r0 * s:r1 * s, q0 * s:q1 * s].clamp(-1, 1)
     dist = ((y - target) ** 2).mean() * 127.5 ** 2 + W_MSSSIM * (1 - _ms_ssim(y, target))
-    rate, slope = _rate(tables, hard, tok.quant.to_indices(hard))
+    rate, slope = _rate(tables, hard, idx)
     per_pixel = rd_lambda / (target.shape[-1] * target.shape[-2])
     return dist + per_pixel * rate, dist + per_pixel * (soft * slope).sum()
 
