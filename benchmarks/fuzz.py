@@ -21,9 +21,12 @@ code (header validation, model lookup, check_header, the range decoder, the toke
   forged_consistent  a header that passes every check (installed model and its weights hash, grid
                      matching size, scale and stride) for random sizes, scales and modes, with a
                      random payload: the range decoder and tokenizer run on garbage
-  refined            the seed coded at the ladder's first refinement point (format version 2): its
-                     refinement chunk edited and resealed, its length forged, cut, duplicated or
-                     followed by junk, or the header's refinement entry forged (base resealed)
+  refined            the seed coded at the ladder's first refinement point, rewritten as format
+                     version 2: its refinement chunk edited and resealed, its length forged, cut,
+                     duplicated or followed by junk, or the header's refinement entry forged (base
+                     resealed)
+  compact            the same file as vqzip writes it (format version 3, the compact header):
+                     edits in the header, payload or chunk with both CRCs resealed, cuts, junk
   video              a real 5-frame .vqz video (GOPs of 2) with its payload edited, its frame
                      count / rate forged, or cut, mostly resealed; decoded strictly and with
                      --salvage, which must never yield more frames than the header declares
@@ -113,16 +116,18 @@ def make_seed(tmpdir: Path | None = None) -> Seed:
         p = Path(tmpdir or d) / "kodim23_64x48.png"
         Image.open(KODAK23).crop(CROP).save(p)
         # the base layer alone: the forged-header generators rebuild a file from its header and
-        # payload; the refinement layer has its own seed below
+        # payload, in the layout of format versions 1 and 2 (which vqzip still reads); the
+        # refinement layer has its own seeds below
         from vqzip.zoo import list_points
         base_q = min(q.quality for q in list_points() if q.refine is None)
-        seed = Seed(codec.encode_image(p, quality=base_q))
+        seed = Seed(container.pack(*container.unpack(codec.encode_image(p, quality=base_q))))
     x0, y0, x1, y1 = CROP
     im = Image.open(KODAK23).convert("RGB")
     frames = [np.asarray(im.crop((x0 + i, y0, x1 + i, y1))) for i in range(5)]
     seed.video = Seed(video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(kind="video"), "cpu", gop=2))
     refine_q = min((p.quality for p in list_points() if p.refine is not None), default=None)
-    seed.refined = None if refine_q is None else codec.encode_image(Image.open(KODAK23).crop(CROP), quality=refine_q)
+    seed.compact = None if refine_q is None else codec.encode_image(Image.open(KODAK23).crop(CROP), quality=refine_q)
+    seed.refined = seed.compact and container.pack(*container.unpack(seed.compact), tuple(container.layers(seed.compact)))
     return seed
 
 
@@ -516,6 +521,24 @@ def gen_refined(rng, seed: Seed):
     return bytes(buf), "1 edit"
 
 
+def gen_compact(rng, seed: Seed):
+    data = seed.compact
+    base = container.base_size(data)
+    op = rng.randrange(4)
+    if op <= 1:                              # edits (mostly in the header), both CRCs resealed
+        buf = bytearray(data)
+        k = rng.randint(1, 4)
+        for _ in range(k):
+            _edit(rng, buf, 6, min(len(buf), 60) if op == 0 else len(buf))
+        out = reseal(bytes(buf[:base - 4]))
+        return (reseal(out + bytes(buf[base:-4])) if len(buf) > base else out), f"{k} edits, resealed"
+    if op == 2:                              # cut anywhere
+        k = rng.randint(0, len(data) - 1)
+        return data[:k], f"cut at {k} of {len(data)}"
+    extra = randbytes(rng, rng.randint(1, 40))  # junk after the file, resealed or not
+    return (reseal(data + extra) if rng.random() < 0.5 else data + extra), f"{len(extra)} bytes of junk"
+
+
 GENERATORS = {
     "mutate": gen_mutate,
     "truncate": gen_truncate,
@@ -526,11 +549,13 @@ GENERATORS = {
     "forged_consistent": gen_forged_consistent,
     "video": gen_video,
     "refined": gen_refined,
+    "compact": gen_compact,
 }
 # case i of a run belongs to SCHEDULE[i % len(SCHEDULE)]
 SCHEDULE = (["mutate"] * 3 + ["truncate"] * 2 + ["insert_delete"] * 2 + ["resealed"] * 3
-            + ["forged_header"] * 5 + ["forged_payload"] * 2 + ["forged_consistent"] * 3 + ["video"] * 3 + ["refined"] * 2)
-# (stop 19 appended "refined": cases of earlier runs, numbered on the shorter schedule, are rebuilt
+            + ["forged_header"] * 5 + ["forged_payload"] * 2 + ["forged_consistent"] * 3 + ["video"] * 3 + ["refined"] * 2
+            + ["compact"] * 3)
+# (stop 19 appended "refined", and stop 23 "compact": cases of earlier runs, numbered on the shorter schedule, are rebuilt
 # by checking out their commit)
 
 

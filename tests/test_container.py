@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vqzip import container
-from vqzip.container import BASE_VERSION, FORMAT_VERSION, MAGIC, Header, describe, layers, pack, read_header, unpack
+from vqzip.container import (BASE_VERSION, COMPACT_VERSION, FORMAT_VERSION, LAYERED_VERSION, MAGIC, Header, describe,
+                             layers, pack, read_header, unpack)
 from vqzip.errors import FormatError
 
 HEADER = Header(kind="image", model_id="lfq16-small", weights_hash=bytes(range(1, 9)),
@@ -132,8 +133,8 @@ def test_forged_header_bytes_with_valid_crc(edits):
 
 
 def test_newer_version():
-    assert error(forge(version=3)) == \
-        "made by a newer vqzip (format version 3); this vqzip reads versions up to 2"
+    assert error(forge(version=4)) == \
+        "made by a newer vqzip (format version 4); this vqzip reads versions up to 3"
     assert error(forge(version=0)) == "file is corrupted (unknown format version 0)"
 
 
@@ -217,7 +218,7 @@ LAYERED = pack(HEADER, PAYLOAD, (b"refine", b""))
 
 
 def test_layers_follow_the_base_part_each_with_its_crc():
-    assert LAYERED.startswith(MAGIC + struct.pack("<H", FORMAT_VERSION)) and FORMAT_VERSION == 2
+    assert LAYERED.startswith(MAGIC + struct.pack("<H", LAYERED_VERSION)) and LAYERED_VERSION == 2
     assert unpack(LAYERED) == (HEADER, PAYLOAD)
     assert layers(LAYERED) == [b"refine", b""]
     base = LAYERED[:len(LAYERED) - (12 + 6) - 12]
@@ -247,3 +248,68 @@ def test_scales_over_2_are_version_2():
     big = replace(HEADER, width=40, height=30, grid_h=8, grid_w=10, scale_num=5, scale_den=2)
     data = pack(big, PAYLOAD)
     assert data[4:6] == struct.pack("<H", 2) and unpack(data) == (big, PAYLOAD)
+
+
+# -- version 3: the compact header ---------------------------------------------------------------
+
+REFINED = replace(HEADER, mode="RGB", extra={"refine": {"rate": 1, "weights": "00ff00ff00ff00ff"}, "effort": 8})
+COMPACT = pack(REFINED, PAYLOAD, (b"refine",), version=COMPACT_VERSION)
+
+
+def test_the_compact_header_round_trips_and_is_small():
+    assert COMPACT.startswith(MAGIC + struct.pack("<H", COMPACT_VERSION)) and FORMAT_VERSION == COMPACT_VERSION
+    assert unpack(COMPACT) == (REFINED, PAYLOAD) and layers(COMPACT) == [b"refine"]
+    old = pack(REFINED, PAYLOAD, (b"refine",))
+    overhead = lambda d: len(d) - len(PAYLOAD) - len(b"refine")
+    # a refined file's header and framing: 56 bytes instead of 145 here
+    assert overhead(COMPACT) <= overhead(old) - 85 and overhead(COMPACT) <= 60
+
+
+@pytest.mark.parametrize("header", [
+    Header("video", "m", b"\0" * 8, 1, 1, "L", 16, 1, 1),
+    Header("image", "модель-ü", b"\xff" * 8, 1 << 16, 1 << 16, "I;16", 16, 4096, 4096,
+           3, 7, {"frames": [1, 2.5, None], "s": "ü"}),
+    Header("image", "m", b"\1" * 8, 9, 9, "XYZ", 8, 1, 1, extra={"alpha": True, "effort": 3}),
+    # what has no binary form (a forged refinement entry) keeps its JSON, unchanged
+    Header("image", "m", b"\1" * 8, 9, 9, "RGB", 8, 1, 1, extra={"refine": {"rate": True, "weights": "x"}, "effort": -1}),
+])
+def test_compact_round_trip_edge_values(header):
+    assert unpack(pack(header, PAYLOAD, version=COMPACT_VERSION)) == (header, PAYLOAD)
+
+
+def test_compact_truncation_and_bit_flips_are_caught():
+    base = container.base_size(COMPACT)
+    for n in range(base):
+        assert error(COMPACT[:n]).startswith(("file is truncated", "file is corrupted")), n
+    assert unpack(COMPACT[:base]) == (REFINED, PAYLOAD) and layers(COMPACT[:base]) == []  # cut after the base
+    for n in range(base + 1, len(COMPACT)):
+        with pytest.raises(FormatError, match="refinement layer is (truncated|corrupted)"):
+            layers(COMPACT[:n])
+    for bit in range(len(COMPACT) * 8):
+        flipped = bytearray(COMPACT)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        try:
+            unpack(bytes(flipped))
+            layers(bytes(flipped))
+        except FormatError:
+            continue
+        raise AssertionError(f"bit {bit} got through")
+
+
+def test_a_compact_file_ends_with_the_crc_of_all_before_it():
+    """So that vqzip 2, which checks the last four bytes first, says "made by a newer vqzip"."""
+    for data in (COMPACT, pack(REFINED, PAYLOAD, version=COMPACT_VERSION)):
+        assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(6, 40), st.integers(0, 255)), min_size=1, max_size=4))
+def test_forged_compact_headers_with_valid_crc(edits):
+    forged = bytearray(COMPACT[:container.base_size(COMPACT)])
+    for pos, value in edits:
+        forged[pos] = value
+    try:
+        header, payload = unpack(reseal(bytes(forged)))
+    except FormatError:
+        return
+    assert unpack(pack(header, payload, version=COMPACT_VERSION)) == (header, payload)

@@ -33,7 +33,7 @@ _spec.loader.exec_module(fuzz)
 CASE_SECONDS = 5.0
 # hypothesis examples per generator: about 300 in all
 CASES = {"mutate": 45, "truncate": 30, "insert_delete": 30, "resealed": 45, "forged_header": 70,
-         "forged_payload": 35, "forged_consistent": 45, "video": 60, "refined": 40}
+         "forged_payload": 35, "forged_consistent": 45, "video": 60, "refined": 40, "compact": 40}
 # Smaller than the benchmark's bounds: these cases run the whole decoder, keep CI quick.
 GENERATORS = fuzz.GENERATORS | {
     "forged_consistent": partial(fuzz.gen_forged_consistent, max_tokens=64, max_pixels=1 << 18)}

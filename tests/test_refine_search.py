@@ -7,7 +7,7 @@ import torch
 
 from vqzip import codec, refine_search, search, zoo
 from vqzip.entropy import encode_tokens
-from vqzip.refine_entropy import encode_refinement, second_pass_contexts
+from vqzip.refine_entropy import Side
 
 from conftest import SEARCHED, SMALL, macaw
 
@@ -19,7 +19,7 @@ def crop():
 
 @pytest.fixture(scope="module")
 def coded(crop):
-    """What _pack_refined has when the search starts: x, base reconstruction, first-pass contexts."""
+    """What _pack_refined has when the search starts: the coder, x, base reconstruction, side information."""
     point = zoo.resolve(quality=3)
     m = zoo.get_model(point.model)
     img = codec.resized(crop, codec.scaled_size(crop.width, crop.height, point.scale))
@@ -28,12 +28,12 @@ def coded(crop):
     surprise = np.zeros(tokens.shape, np.int64)
     encode_tokens(m.prior, tokens, surprise)
     base = m.tokenizer.decode(torch.from_numpy(tokens)[None])
-    return m.refiner, x, base, point.refine, codec._contexts(m, surprise)
+    return m.refine_coder(), x, base, Side(torch.from_numpy(tokens), torch.from_numpy(surprise), point.refine)
 
 
 def test_zero_steps_is_the_encoders_rounding(coded):
-    ref, x, base, rate, ctx = coded
-    assert torch.equal(refine_search.find_symbols(ref, x, base, rate, ctx, 0), ref.encode(x, base, rate))
+    coder, x, base, side = coded
+    assert torch.equal(refine_search.find_symbols(coder, x, base, side, 0), coder.ref.encode(x, base, side.rate))
 
 
 @pytest.mark.parametrize("share", [None, 1.0])  # 1.0: every predicted move at once, steps that must be undone
@@ -41,13 +41,13 @@ def test_search_lowers_its_objective_and_never_raises_it(coded, share, monkeypat
     if share:
         monkeypatch.setattr(refine_search, "START_SHARE", share)
         monkeypatch.setattr(refine_search, "SHARE", share)
-    ref, x, base, rate, ctx = coded
-    s = ref.encode(x, base, rate)[None].float()
+    coder, x, base, side = coded
+    s = coder.ref.encode(x, base, side.rate)[None].float()
     start = s.clone()
     h, w = s.shape[-2:]
     core = (2, h - 2, 2, w - 2)
     with torch.inference_mode(False):
-        j_start, j_end = refine_search.search_tile(ref, x, base, rate, ctx[None], s, core, 12)
+        j_start, j_end = refine_search.search_tile(coder, x, base, side, s, core, 12)
     assert j_end <= j_start
     if share is None:
         assert j_end < 0.99 * j_start  # on this crop it finds at least 1 % (measured: 2.7 %)
@@ -57,15 +57,13 @@ def test_search_lowers_its_objective_and_never_raises_it(coded, share, monkeypat
 
 
 def test_the_rate_it_minimizes_is_the_coders(coded):
-    """The objective's bits are the exact tables' code lengths in the coder's contexts: within the
+    """The objective's bits are the exact model's code lengths in the coder's contexts: within the
     range coder's few bytes of the file the layer makes."""
-    ref, x, base, rate, ctx = coded
-    symbols = refine_search.find_symbols(ref, x, base, rate, ctx, 8)
-    lengths = refine_search._code_lengths(ref.tables[rate])
-    full = second_pass_contexts(ctx[None], symbols[None])
-    chan = torch.arange(symbols.shape[0])[None, :, None, None].expand_as(full)
-    bits = float(lengths[full, chan, symbols[None] + ref.cfg.levels].sum())
-    coded_bits = 8 * len(encode_refinement(ref.tables[rate].numpy(), ref.cfg.levels, symbols.numpy(), ctx))
+    coder, x, base, side = coded
+    symbols = refine_search.find_symbols(coder, x, base, side, 8)
+    lengths = coder.code_lengths(symbols, side)
+    bits = float(refine_search._at(lengths, symbols + coder.levels).sum())
+    coded_bits = 8 * len(coder.encode(symbols.numpy(), side))
     assert bits <= coded_bits <= bits * 1.01 + 64
 
 
@@ -88,9 +86,9 @@ def test_searched_files_decode_exactly_at_one_and_two_threads(crop):
 
 def test_a_grid_searched_in_tiles_round_trips(crop, coded, monkeypatch):
     monkeypatch.setattr(refine_search, "TILE", 8)  # the 16 x 12 grid becomes four tiles
-    ref, x, base, rate, ctx = coded
+    coder, x, base, side = coded
     assert len(search.tiles(16, 12, 8)) == 4
-    assert (refine_search.find_symbols(ref, x, base, rate, ctx, 6) != ref.encode(x, base, rate)).any()
+    assert (refine_search.find_symbols(coder, x, base, side, 6) != coder.ref.encode(x, base, side.rate)).any()
     data = codec.encode_image(crop, quality=3, effort=3)
     assert codec.decode(data).size == crop.size
 

@@ -51,7 +51,7 @@ def test_every_effort_round_trips(crop, big_crop, effort, quality):
 def test_effort_zero_is_the_single_pass(crop, model):
     x = codec.to_tensor(crop, model.tokenizer.stride)
     assert torch.equal(search.find_tokens(model.tokenizer, model.float_prior, x, 0, 2000.0), model.tokenizer.encode(x))
-    # and its files are byte for byte the ones written before the search existed: no effort key
+    # and its files record no effort
     data = codec.encode_image(crop, effort=0)
     assert "effort" not in codec.container.unpack(data)[0].extra
 

@@ -155,12 +155,16 @@ def train_refine_cmd(
     scales: str = typer.Option("1,5/4,3/2", help="Resize each crop by one of these, as the quality levels do."),
     max_side: int = typer.Option(1024), lr: float = typer.Option(4e-4), set_weights: str = typer.Option(""),
     device: str = typer.Option("auto"), seed: int = typer.Option(0),
+    entropy: Optional[str] = typer.Option(None, help="The rate model: context (learned, the default) or tables (the first layer's static tables)."),
+    init: Optional[Path] = typer.Option(None, help="A refine.safetensors to start from, on a new schedule (the parts it lacks, e.g. a context model, start fresh)."),
+    freeze_transform: bool = typer.Option(False, help="Train the entropy model alone: the encoder, decoder and gains of --init stay as they are."),
 ):
     """Train the refinement layer over a frozen base tokenizer and prior (resumes from OUT).
 
     [bold]Examples[/bold]
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/refine --minutes 120
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/refine16 --stride 16
+      vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/ctx --init models/f16-lfq20/refine.safetensors --freeze-transform
     """
     from .prior import load_prior
     from .refine import RefineConfig
@@ -169,12 +173,15 @@ def train_refine_cmd(
     try:
         # only what was given: the defaults live in RefineConfig alone, so this command with none of
         # them trains the shipped layer's configuration
-        given = {"stride": stride, "channels": channels,
+        tok, pri = load_tokenizer(tokenizer), load_prior(prior)
+        given = {"stride": stride, "channels": channels, "entropy": entropy, "base_stride": tok.stride,
                  "rates": rates and tuple(float(r) for r in rates.split(","))}
         cfg = RefineConfig(**{k: v for k, v in given.items() if v is not None})
+        if freeze_transform and not init:
+            raise ValueError("--freeze-transform needs --init (the transform to keep)")
         recipe = RefineRecipe(minutes=minutes, batch=batch, crop=crop, fresh=fresh, scales=scales,
-                              max_side=max_side, lr=lr, set_weights=set_weights, seed=seed)
-        tok, pri = load_tokenizer(tokenizer), load_prior(prior)
+                              max_side=max_side, lr=lr, set_weights=set_weights, seed=seed,
+                              init=str(init or ""), freeze_transform=freeze_transform)
     except (VqzipError, ValueError) as e:
         _fail(str(e))
     with _progress("training refinement") as bar:

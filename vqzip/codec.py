@@ -12,7 +12,7 @@ from PIL import Image
 from . import container, media, refine_search, search
 from .devices import pick_device
 from .entropy import decode_tokens, encode_tokens
-from .refine_entropy import decode_refinement, encode_refinement, first_pass_contexts
+from .refine_entropy import Side
 from .errors import FormatError, InputError, ModelError
 from .zoo import Model, Point, get_model, list_points, resolve
 
@@ -122,11 +122,10 @@ def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info:
                 effort: int = 0) -> bytes:
     """A .vqz image of a token grid: the lossless stage alone (also how video frames are
     measured against independent images). A searched grid records its effort in the header
-    (`vqzip info` shows it; decoders ignore it), which costs 12 bytes; effort 0 records nothing,
-    so its files are byte for byte what vqzip wrote before the search existed."""
+    (`vqzip info` shows it; decoders ignore it), which costs a byte."""
     m = get_model(point.model)
     header = _header(m, point, tokens, width, height, info, {"effort": effort} if effort else {})
-    return container.pack(header, encode_tokens(m.prior, tokens))
+    return container.pack(header, encode_tokens(m.prior, tokens), version=container.COMPACT_VERSION)
 
 
 def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int, height: int, info: dict,
@@ -136,18 +135,15 @@ def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int,
     m = get_model(point.model)
     surprise = np.zeros(tokens.shape, np.int64)
     base_payload = encode_tokens(m.prior, tokens, surprise)
-    ref = m.refiner.to(x.device)
+    coder = m.refine_coder()
+    coder.ref.to(x.device)
     base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
-    ctx = _contexts(m, surprise)
-    symbols = refine_search.find_symbols(ref, x, base, point.refine, ctx.to(x.device), search.schedule(effort).refine_steps).cpu()
-    layer = encode_refinement(ref.tables[point.refine].numpy(), ref.cfg.levels, symbols.numpy(), ctx)
+    side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), point.refine)
+    symbols = refine_search.find_symbols(coder, x, base, side, search.schedule(effort).refine_steps).cpu()
+    layer = coder.encode(symbols.numpy(), side)
     extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
-    return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,))
-
-
-def _contexts(m: Model, surprise: np.ndarray) -> torch.Tensor:
-    ref = m.refiner
-    return first_pass_contexts(ref.cfg, torch.from_numpy(surprise)[None], m.tokenizer.stride, ref.cfg.channels)[0]
+    return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,),
+                          version=container.COMPACT_VERSION)
 
 
 def model_for(header: container.Header) -> Model:
@@ -188,19 +184,17 @@ def layer_count(header: container.Header) -> int:
     return 2 if "refine" in header.extra else 1
 
 
-def _refine_rate(header: container.Header, m: Model) -> int:
-    """The refinement's rate level, after checking it is one this model's refinement layer has."""
+def _refine_layer(header: container.Header, m: Model):
+    """The refinement layer that made the file (its coder) and the rate level, after checking that
+    the layer is installed and has that level."""
     spec = header.extra["refine"]
     # bool is an int in Python, but JSON's true is not a rate level
     if not (isinstance(spec, dict) and type(spec.get("rate")) is int and isinstance(spec.get("weights"), str)):
         raise FormatError("file is corrupted (unreadable refinement header)")
-    ref = m.refiner
-    if spec["weights"] != m.refine_hash.hex():
-        raise ModelError(f"this file's refinement layer was made by a different version of model {header.model_id!r} "
-                         f"(weights {spec['weights']}, installed {m.refine_hash.hex()}); --layers 1 decodes its base layer")
-    if not 0 <= spec["rate"] < len(ref.cfg.rates):
+    coder = m.refine_coder(spec["weights"])
+    if not 0 <= spec["rate"] < len(coder.ref.cfg.rates):
         raise FormatError(f"file is corrupted (refinement rate level {spec['rate']})")
-    return spec["rate"]
+    return coder, spec["rate"]
 
 
 def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
@@ -218,7 +212,7 @@ def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, lay
     dev = pick_device(device)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
     if n > 1:
-        x = _refined(data, header, m, x, surprise)
+        x = _refined(data, header, m, x, tokens, surprise)
     img = resized(to_image(x, w, h), (header.width, header.height))
     return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
 
@@ -235,29 +229,32 @@ def _layers_wanted(data: bytes, layers: int | None) -> int:
     return layers
 
 
-def _symbols(data: bytes, header: container.Header, m: Model, surprise: np.ndarray) -> tuple[np.ndarray, int]:
-    """The refinement layer's symbols (C, h, w) and rate level."""
-    rate = _refine_rate(header, m)
+def _symbols(data: bytes, header: container.Header, m: Model, tokens: np.ndarray, surprise: np.ndarray):
+    """The refinement layer's symbols (C, h, w), its coder and its rate level."""
+    coder, rate = _refine_layer(header, m)
     chunks = container.layers(data)
     if not chunks:
         raise FormatError("file ends after its base layer (the refinement layer is missing); --layers 1 decodes it")
     if len(chunks) > 1:
         raise FormatError("file is corrupted (more layers than its header declares)")
-    ref = m.refiner
-    return decode_refinement(ref.tables[rate].numpy(), ref.cfg.levels, _contexts(m, surprise), chunks[0]), rate
+    cfg = coder.ref.cfg
+    shape = (cfg.channels, header.grid_h * cfg.stride_ratio, header.grid_w * cfg.stride_ratio)
+    side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate)
+    return coder.decode(shape, side, chunks[0]), coder, rate
 
 
 def refinement_of(data: bytes) -> np.ndarray:
     """The refinement symbols of a .vqz image with a refinement layer (the lossless part of decoding it)."""
-    header, m, _, _, surprise = _decode_tokens(data, surprise=True)
+    header, m, _, tokens, surprise = _decode_tokens(data, surprise=True)
     if layer_count(header) < 2:
         raise InputError("this file has no refinement layer")
-    return _symbols(data, header, m, surprise)[0]
+    return _symbols(data, header, m, tokens, surprise)[0]
 
 
-def _refined(data: bytes, header: container.Header, m: Model, base: torch.Tensor, surprise: np.ndarray) -> torch.Tensor:
-    symbols, rate = _symbols(data, header, m, surprise)
-    return m.refiner.to(base.device).decode(base, torch.from_numpy(symbols), rate)
+def _refined(data: bytes, header: container.Header, m: Model, base: torch.Tensor, tokens: np.ndarray,
+             surprise: np.ndarray) -> torch.Tensor:
+    symbols, coder, rate = _symbols(data, header, m, tokens, surprise)
+    return coder.ref.to(base.device).decode(base, torch.from_numpy(symbols), rate)
 
 
 def info(data: bytes) -> dict:

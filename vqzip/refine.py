@@ -24,9 +24,13 @@ RQ-VAE / VAR do:
   on four Kodak images at x3/2, about a third of JPEG's slope there.)
 - One model serves several rates: `rates` lists the training lambdas (MSE in 0-255 units per bit
   per pixel), each with its own per-channel gain and probability tables (Cui et al. 2021).
-- The rate model is a logistic per (rate, context, channel). The contexts (refine_entropy.py)
-  condition on the base tokens, through how surprising the exact prior found each one, and on
-  already coded neighbours. Coding uses integer tables frozen from it (`tables`), never floats.
+- The rate model (`entropy`):
+  - "context" (this version's): a learned context model (refine_context.py) predicts every
+    symbol's logistic from the base tokens and the symbols coded before it; coding uses its
+    integer twin and a fixed set of integer tables (refine_entropy.py).
+  - "tables" (the first layer, kept so that its files decode): a logistic per (rate, context,
+    channel), the contexts being buckets of the base prior's surprise and of coded neighbours'
+    magnitudes, frozen into integer tables (`tables`) at export.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ from torch import nn
 
 from .devices import autocast
 from .quant.scalar import ScalarQuantizer
+from .refine_context import (NEIGHBOUR_BUCKETS, RefineContext, first_pass_contexts, grid_tables, logistic_bits,
+                             logistic_tables, second_pass_contexts)
 from .tokenizer import TILE, ChannelNorm, ResBlock, tiled
 
 TABLE_BITS = 16  # each integer table sums to about 2^16
@@ -51,7 +57,11 @@ class RefineConfig:
     widths: tuple = (32, 64, 96, 128)         # encoder and decoder channels at 1/2, 1/4, 1/8 (and 1/16)
     rates: tuple = (2500.0, 1000.0, 400.0)    # training lambdas, one per rate level
     init_steps: tuple = ()                    # each rate's initial DCT quantization step; () spaces them from 0.35 to 0.14
-    surprise_edges: tuple = (6, 10, 14, 20)     # base-token code lengths (bits) that split the contexts
+    surprise_edges: tuple = (6, 10, 14, 20)     # "tables": base-token code lengths (bits) that split the contexts
+    entropy: str = "context"         # the rate model: "context" (learned, refine_context.py) or "tables" (static)
+    context_groups: tuple = ()       # "context": first channels of the 2nd, 3rd, ... channel group; () quarters
+    context_width: int = 64          # "context": the MLP's width
+    base_stride: int = 16            # the base tokenizer's stride (the context model reads its tokens)
 
     def __post_init__(self):
         self.widths, self.rates, self.init_steps = tuple(self.widths), tuple(self.rates), tuple(self.init_steps)
@@ -60,9 +70,15 @@ class RefineConfig:
             self.init_steps = tuple(round(0.35 * (0.14 / 0.35) ** (i / max(1, n - 1)), 4) for i in range(n))
         if len(self.init_steps) != len(self.rates):
             raise ValueError("init_steps needs one step per rate level")
-        self.surprise_edges = tuple(self.surprise_edges)
+        self.surprise_edges, self.context_groups = tuple(self.surprise_edges), tuple(self.context_groups)
+        if not self.context_groups:  # 48 channels: 12, 24, 36 (the last group, 36-47, is the chroma)
+            self.context_groups = tuple(sorted({self.channels * i // 4 for i in (1, 2, 3)} - {0}))
         if self.stride not in (8, 16):
             raise ValueError("refinement stride must be 8 or 16")
+        if self.entropy not in ("context", "tables"):
+            raise ValueError(f"unknown refinement entropy model {self.entropy!r}")
+        if list(self.context_groups) != sorted(set(self.context_groups)) or not all(0 < g < self.channels for g in self.context_groups):
+            raise ValueError("context_groups must be increasing channel indices inside 1..channels-1")
 
     @property
     def net_levels(self) -> int:
@@ -73,11 +89,12 @@ class RefineConfig:
         # surprise buckets x (the first pass, or one of NEIGHBOUR_BUCKETS on the second)
         return (len(self.surprise_edges) + 1) * (1 + NEIGHBOUR_BUCKETS)
 
+    @property
+    def stride_ratio(self) -> int:
+        return self.base_stride // self.stride
+
     def to_dict(self):
         return asdict(self)
-
-
-NEIGHBOUR_BUCKETS = 4
 
 
 def dct_basis(cfg: RefineConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,11 +187,16 @@ class Refiner(nn.Module):
         # symbols are the coefficients over a quantization step, from coarse (rate 0) to fine
         steps = torch.tensor(cfg.init_steps, dtype=torch.float32)
         self.log_gain = nn.Parameter(-steps.log()[:, None].expand(R, C).clone())
-        self.mu = nn.Parameter(torch.zeros(R, K, C))
-        # start where a symbol of 0 costs under a bit, as most of them will be
-        self.log_scale = nn.Parameter(torch.full((R, K, C), -1.0))
-        # the coder's integer tables, frozen from mu and log_scale by freeze_tables() before export
-        self.register_buffer("tables", torch.ones(R, K, C, self.quant.alphabet, dtype=torch.int32))
+        if cfg.entropy == "context":
+            self.context = RefineContext(cfg, cfg.stride_ratio)
+            # the coder's integer tables, indexed by the integer model's rounded (mu, log_scale)
+            self.register_buffer("tables", grid_tables(cfg.levels, TABLE_BITS))
+        else:
+            self.mu = nn.Parameter(torch.zeros(R, K, C))
+            # start where a symbol of 0 costs under a bit, as most of them will be
+            self.log_scale = nn.Parameter(torch.full((R, K, C), -1.0))
+            # the coder's integer tables, frozen from mu and log_scale by freeze_tables() before export
+            self.register_buffer("tables", torch.ones(R, K, C, self.quant.alphabet, dtype=torch.int32))
 
     @property
     def stride(self) -> int:
@@ -189,13 +211,11 @@ class Refiner(nn.Module):
         y = s / self.log_gain[rate].exp()[:, :, None, None]
         return base + self.decoder(y.to(base.dtype), base)
 
-    def forward(self, x, base, rate, ctx_first):
-        """Training: (reconstruction, bits of each symbol (B, C, h, w)). `ctx_first`
-        (B, C, h, w) is each position's context as the first coding pass sees it (refine_entropy)."""
-        from .refine_entropy import second_pass_contexts
+    def forward(self, x, base, rate, tokens, surprise):
+        """Training: (reconstruction, bits of each symbol (B, C, h, w)). `tokens` and `surprise`
+        (B, hb, wb) are the base layer's tokens and their surprise (refine_context.py)."""
         hard, noisy = self.quant(self.latent(x, base, rate))
-        ctx = second_pass_contexts(ctx_first, hard.detach().round().long())
-        return self.reconstruct(base, hard, rate), self.bits(noisy, rate, ctx)
+        return self.reconstruct(base, hard, rate), self.bits(noisy, hard.detach().round().long(), rate, tokens, surprise)
 
     # -- coding -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -221,35 +241,30 @@ class Refiner(nn.Module):
         return tiled(f, (base, symbols[None].to(base.device)), (self.stride, 1), self.stride, tile)
 
     # -- the rate model -----------------------------------------------------------------------
-    def _params(self, rate, ctx):
-        """mu and scale (B, C, h, w) of each position's logistic."""
-        r = rate[:, None, None, None]
-        c = torch.arange(ctx.shape[1], device=ctx.device)[None, :, None, None]
-        return self.mu[r, ctx, c], self.log_scale[r, ctx, c].exp()
-
-    def bits(self, y: torch.Tensor, rate: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-        """Code length in bits of (noisy) symbols y under the logistic of their context: the mass of
-        the unit interval around y, the outermost symbols taking the tails."""
-        mu, scale = self._params(rate, ctx)
-        L = self.cfg.levels
-        hi = torch.where(y + 0.5 >= L, torch.ones_like(y), torch.sigmoid((y + 0.5 - mu) / scale))
-        lo = torch.where(y - 0.5 <= -L, torch.zeros_like(y), torch.sigmoid((y - 0.5 - mu) / scale))
-        return -torch.log2((hi - lo).clamp_min(1e-9))
+    def bits(self, y: torch.Tensor, symbols: torch.Tensor, rate: torch.Tensor, tokens: torch.Tensor,
+             surprise: torch.Tensor) -> torch.Tensor:
+        """Code length in bits (B, C, h, w) of (noisy) symbols y, under the distributions their
+        coding contexts give, the contexts being read off the rounded `symbols`."""
+        if self.cfg.entropy == "context":
+            mu, log_scale = self.context.params(symbols, tokens, surprise, rate)
+        else:
+            ctx = second_pass_contexts(first_pass_contexts(self.cfg, surprise, self.cfg.base_stride, self.cfg.channels), symbols)
+            r = rate[:, None, None, None]
+            c = torch.arange(ctx.shape[1], device=ctx.device)[None, :, None, None]
+            mu, log_scale = self.mu[r, ctx, c], self.log_scale[r, ctx, c]
+        return logistic_bits(y, mu, log_scale.exp(), self.cfg.levels)
 
     @torch.no_grad()
     def freeze_tables(self):
-        """Integer frequency tables (R, K, C, 2L+1) from the rate model: computed once, in float, when
-        the weights are exported, and stored as integers, so coding never depends on float rounding."""
-        L = self.cfg.levels
-        edges = torch.arange(-L, L + 2, dtype=torch.float64) - 0.5  # 2L + 2 interval edges
-        cdf = torch.sigmoid((edges - self.mu.double()[..., None]) / self.log_scale.double().exp()[..., None])
-        cdf[..., 0], cdf[..., -1] = 0.0, 1.0
-        p = cdf[..., 1:] - cdf[..., :-1]
-        self.tables.copy_(torch.round(p * 2 ** TABLE_BITS).clamp_min(1).to(torch.int32))
+        """"tables": integer frequency tables (R, K, C, 2L+1) from the rate model, computed once when
+        the weights are exported. ("context" keeps its fixed grid of tables, made at construction.)"""
+        if self.cfg.entropy == "tables":
+            self.tables.copy_(logistic_tables(self.mu, self.log_scale, self.cfg.levels, TABLE_BITS).to(self.tables.device))
 
 
 def load_refiner(path) -> Refiner:
     """A refinement layer from shipped weights."""
     from .weights import load_module
-    model = load_module(path, lambda cfg: Refiner(RefineConfig(**cfg)), "refinement")
+    # the first layer's weights predate the choice of rate model, and were all "tables"
+    model = load_module(path, lambda cfg: Refiner(RefineConfig(**({"entropy": "tables"} | cfg))), "refinement")
     return model.to(memory_format=torch.channels_last)

@@ -1,57 +1,143 @@
-"""The refinement tokens' exact prior, and their range coding.
+"""The refinement symbols' range coding, driven by integer models only, so that encoder and decoder
+use the same frequencies on every machine, thread count, batch shape and device.
 
-Each symbol is coded with an integer frequency table chosen by its context, so encoder and decoder
-use the same integers on every machine and thread count (no float enters a probability):
+Two rate models (RefineConfig.entropy):
 
-- **The base layer.** Where the exact base prior found a base token surprising, the picture is
-  busy there and the base layer likely missed more. The surprise is an integer, floor(log2(total /
-  freq)) summed over the token's two sub-symbols, read off the exact prior's own tables while the
-  base layer is coded or decoded (entropy.encode_tokens / decode_tokens), and bucketed by
-  RefineConfig.surprise_edges.
-- **Coded neighbours.** Positions are coded in two passes over a checkerboard. The first pass sees
-  the surprise only; the second also sees, per channel, the summed magnitude of its four
-  first-pass neighbours, bucketed (a zero among zeros is nearly free).
+- **"context"** (refine_context.py): `ExactContext` is the integer twin of the learned context
+  model, built like the base prior's (exact.py): weights rounded to fixed point, products in
+  float64 on integers whose sums stay far below 2^53 (exact in any summation order), integer
+  rescaling and ReLU. Its mean and log-scale are rounded onto a grid that indexes the integer
+  tables stored with the weights. Symbols are coded step by step (checkerboard pass x channel
+  group), each step's features made by refine_context.step_features from what is already decoded.
+- **"tables"** (the first refinement layer; kept so that its files decode): one integer table per
+  (rate, context, channel), the context being a bucket of the base prior's surprise (an integer
+  read off the exact prior's tables, entropy.surprise_bits) and, in the second checkerboard pass,
+  of the four first-pass neighbours' summed magnitude.
 
-Contexts are computed by one torch function for training and coding alike.
+Every function here takes host tensors and numpy arrays: the codec moves what it hands over.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from . import refine_context as rc
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
-from .refine import NEIGHBOUR_BUCKETS, RefineConfig
+from .exact import A, Linear, _shift
+from .refine import Refiner
 
-NEIGHBOUR_EDGES = torch.tensor([1, 3, 7])  # summed |symbol| of four neighbours: 0, 1-2, 3-6, 7+
-CHUNK = 1 << 16  # symbols per range-coder call: bounds the memory of the frequency rows
-
-
-def first_pass_contexts(cfg: RefineConfig, surprise: torch.Tensor, base_stride: int, channels: int) -> torch.Tensor:
-    """Base-grid surprise (B, hb, wb) in bits -> every refinement position's first-pass context
-    (B, C, h, w), h = hb * base_stride / stride."""
-    k = base_stride // cfg.stride
-    bucket = torch.bucketize(surprise, torch.tensor(cfg.surprise_edges, device=surprise.device), right=True)
-    ctx = bucket.repeat_interleave(k, -2).repeat_interleave(k, -1) * (1 + NEIGHBOUR_BUCKETS)
-    return ctx[:, None].expand(-1, channels, -1, -1)
+CHUNK = 1 << 16  # symbols per range-coder call, and positions per band of rows: bounds the memory
 
 
-def second_pass(h: int, w: int, device=None) -> torch.Tensor:
-    """(h, w) bool: the checkerboard's second pass."""
-    yy, xx = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
-    return (yy + xx) % 2 == 1
+@dataclass
+class Side:
+    """What the decoder knows before the refinement layer: the base tokens and their surprise
+    (hb, wb) int64 on the base grid, and the rate level."""
+    tokens: torch.Tensor
+    surprise: torch.Tensor
+    rate: int
 
 
-def second_pass_contexts(ctx_first: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
-    """Contexts of all positions (B, C, h, w): the first pass's as given, the second pass's refined by
-    the magnitude of their four neighbours, which the first pass has coded."""
-    mag = symbols.abs()
-    mag = mag * ~second_pass(*mag.shape[-2:], mag.device)  # only first-pass neighbours count
-    kernel = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=mag.dtype, device=mag.device)
-    B, C, h, w = mag.shape
-    m = F.conv2d(mag.reshape(B * C, 1, h, w).double(), kernel.double()[None, None], padding=1)
-    nb = torch.bucketize(m.round().long().reshape(B, C, h, w), NEIGHBOUR_EDGES.to(mag.device), right=True)
-    return torch.where(second_pass(h, w, mag.device), ctx_first + 1 + nb, ctx_first)
+class ExactContext:
+    """Integer twin of a trained RefineContext: features -> indices of the coder's tables."""
+
+    def __init__(self, ref: Refiner):
+        ctx, cfg = ref.context, ref.cfg
+        self.cfg, self.ratio = cfg, cfg.stride_ratio
+        # the float model divides its integer inputs by powers of two: folded into the first layer
+        # (exact), which then reads the integers in the fixed point of every activation (frac A)
+        w1 = ctx.fc1.weight.detach().double() * ctx.scale.double()[None]
+        self.layers = [Linear(w1, ctx.fc1.bias), Linear(ctx.fc2.weight, ctx.fc2.bias), Linear(ctx.out.weight, ctx.out.bias)]
+        self.tables = ref.tables.cpu().numpy()
+        self.n_mu, self.n_ls = self.tables.shape[:2]
+        self.ls_offset = -int(np.floor(rc.LOG_SCALE_RANGE[0] * (1 << rc.LS_STEP_BITS)))
+
+    def indices(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (N, F) int64 -> (mu index, log-scale index), each (N, C) int64."""
+        h = feats << A
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = h.clamp_(min=0)
+        mu, ls = h.chunk(2, 1)
+        mu_i = (_shift(mu, A - rc.MU_STEP_BITS) + (self.n_mu >> 1)).clamp_(0, self.n_mu - 1)
+        ls_i = (_shift(ls, A - rc.LS_STEP_BITS) + self.ls_offset).clamp_(0, self.n_ls - 1)
+        return mu_i, ls_i
+
+    def steps(self, symbols: torch.Tensor, side: Side):
+        """For each coding step and band of rows, in coding order: (rows, the step's positions (h', w)
+        and channels (C,) as masks, the frequency rows (n_pos, n_chans, 2L+1) of its symbols, taken
+        position-major as _step_symbols orders them). `symbols` (C, h, w) is read as the decoder
+        would have it: only what earlier steps coded matters, so the decoder passes its partly
+        filled grid."""
+        C, h, w = symbols.shape
+        key = rc.order_key(self.cfg, h, w)
+        rate = torch.tensor([side.rate])
+        band = max(1, CHUNK // max(1, w))
+        for t in range(rc.n_steps(self.cfg)):
+            for r0 in range(0, h, band):
+                rows = slice(r0, min(h, r0 + band))
+                mine = key[:, rows] == t
+                pos, chans = mine.any(0), mine.any(2).any(1)  # this step's positions in the band, and channels
+                if not pos.any():
+                    continue
+                feats = rc.step_features(self.cfg, symbols[None], key, t, side.tokens[None], side.surprise[None],
+                                         rate, self.ratio, rows)[0]
+                mu_i, ls_i = self.indices(feats[:, pos].T)
+                yield rows, pos, chans, self.tables[mu_i[:, chans].numpy(), ls_i[:, chans].numpy()]
+
+
+def _step_symbols(symbols: torch.Tensor, rows: slice, pos: torch.Tensor, chans: torch.Tensor) -> torch.Tensor:
+    """A step's symbols, position-major (n_pos, n_chans): the order its frequency rows come in."""
+    return symbols[:, rows][chans][:, pos].T
+
+
+def encode_context(coder: ExactContext, symbols: np.ndarray, side: Side, levels: int) -> bytes:
+    enc = new_encoder()
+    s = torch.as_tensor(symbols, dtype=torch.int64)
+    for rows, pos, chans, freqs in coder.steps(s, side):
+        sym = (_step_symbols(s, rows, pos, chans) + levels).reshape(-1).numpy().astype(np.int32)
+        freqs = freqs.reshape(-1, freqs.shape[-1])
+        for part in _chunks(len(sym)):
+            enc.encode(sym[part], FAMILY, freqs[part].astype(np.float64))
+    return finish(enc)
+
+
+def decode_context(coder: ExactContext, shape: tuple, side: Side, levels: int, data: bytes) -> np.ndarray:
+    dec = new_decoder(data)
+    s = torch.zeros(shape, dtype=torch.int64)
+    for rows, pos, chans, freqs in coder.steps(s, side):
+        freqs = freqs.reshape(-1, freqs.shape[-1])
+        got = np.concatenate([decode_symbols(dec, freqs[part]) for part in _chunks(len(freqs))]) - levels
+        n_pos, n_ch = int(pos.sum()), int(chans.sum())
+        band = s[:, rows]  # a view: writing it fills s
+        sub = band[chans]
+        sub[:, pos] = torch.from_numpy(got).reshape(n_pos, n_ch).T
+        band[chans] = sub
+    return s.numpy()
+
+
+def context_code_lengths(coder: ExactContext, symbols: torch.Tensor, side: Side) -> torch.Tensor:
+    """(C, h, w, 2L+1) the code length in bits of every value of every symbol, in the context the
+    given symbols make (what the encoder's search prices moves with)."""
+    out = torch.zeros(*symbols.shape, coder.tables.shape[-1], dtype=torch.float64)
+    for rows, pos, chans, freqs in coder.steps(symbols, side):
+        t = torch.from_numpy(freqs).double()
+        lengths = -(t / t.sum(-1, keepdim=True)).log2()   # (n_pos, n_chans, 2L+1)
+        band = out[:, rows]
+        sub = band[chans]
+        sub[:, pos] = lengths.transpose(0, 1)
+        band[chans] = sub
+    return out
+
+
+# -- "tables": the first refinement layer -------------------------------------------------------
+
+def contexts_of(ref: Refiner, side: Side) -> torch.Tensor:
+    """(C, h, w) every position's first-pass context under the static tables."""
+    return rc.first_pass_contexts(ref.cfg, side.surprise[None], ref.cfg.base_stride, ref.cfg.channels)[0]
 
 
 def _chunks(n: int):
@@ -59,13 +145,13 @@ def _chunks(n: int):
         yield slice(a, min(n, a + CHUNK))
 
 
-def encode_refinement(tables: np.ndarray, levels: int, symbols: np.ndarray, ctx_first: torch.Tensor) -> bytes:
+def encode_tables(tables: np.ndarray, levels: int, symbols: np.ndarray, ctx_first: torch.Tensor) -> bytes:
     """symbols (C, h, w) in [-levels, levels]; tables (K, C, 2L+1) of the chosen rate; ctx_first
     (C, h, w) from first_pass_contexts -> bytes."""
     enc = new_encoder()
     s = torch.as_tensor(symbols, dtype=torch.int64)
-    ctx_all = second_pass_contexts(ctx_first[None], s[None])[0]
-    second = second_pass(*s.shape[-2:])
+    ctx_all = rc.second_pass_contexts(ctx_first[None], s[None])[0]
+    second = rc.second_pass(*s.shape[-2:])
     for mask in (~second, second):  # the decoder's order: every channel of a pass, then the next pass
         for c in range(s.shape[0]):
             sym, cx = (s[c][mask] + levels).numpy(), ctx_all[c][mask].numpy()
@@ -74,13 +160,13 @@ def encode_refinement(tables: np.ndarray, levels: int, symbols: np.ndarray, ctx_
     return finish(enc)
 
 
-def decode_refinement(tables: np.ndarray, levels: int, ctx_first: torch.Tensor, data: bytes) -> np.ndarray:
-    """Inverse of encode_refinement: the (C, h, w) symbols."""
+def decode_tables(tables: np.ndarray, levels: int, ctx_first: torch.Tensor, data: bytes) -> np.ndarray:
+    """Inverse of encode_tables: the (C, h, w) symbols."""
     dec = new_decoder(data)
     s = torch.zeros(ctx_first.shape, dtype=torch.int64)
-    second = second_pass(*s.shape[-2:])
+    second = rc.second_pass(*s.shape[-2:])
     _decode_pass(dec, tables, levels, s, ~second, ctx_first)
-    _decode_pass(dec, tables, levels, s, second, second_pass_contexts(ctx_first[None], s[None])[0])
+    _decode_pass(dec, tables, levels, s, second, rc.second_pass_contexts(ctx_first[None], s[None])[0])
     return s.numpy()
 
 
@@ -89,3 +175,38 @@ def _decode_pass(dec, tables, levels, s, mask, ctx):
         cx = ctx[c][mask].numpy()
         out = [decode_symbols(dec, tables[cx[part], c]) for part in _chunks(len(cx))]
         s[c][mask] = torch.from_numpy(np.concatenate(out) - levels) if out else s[c][mask]
+
+
+def tables_code_lengths(ref: Refiner, symbols: torch.Tensor, side: Side) -> torch.Tensor:
+    """The static tables' twin of context_code_lengths."""
+    t = ref.tables[side.rate].double()
+    lengths = -(t / t.sum(-1, keepdim=True)).log2()                      # (K, C, 2L+1)
+    ctx = rc.second_pass_contexts(contexts_of(ref, side)[None], symbols[None])[0]
+    return lengths[ctx, torch.arange(ctx.shape[0])[:, None, None].expand_as(ctx)]
+
+
+# -- one entry point per direction, whichever the rate model --------------------------------------
+
+class RefineCoder:
+    """A refinement layer's lossless stage: its symbols to bytes and back, and their code lengths."""
+
+    def __init__(self, ref: Refiner):
+        self.ref = ref
+        self.levels = ref.cfg.levels
+        self.exact = ExactContext(ref) if ref.cfg.entropy == "context" else None
+
+    def encode(self, symbols: np.ndarray, side: Side) -> bytes:
+        if self.exact:
+            return encode_context(self.exact, symbols, side, self.levels)
+        return encode_tables(self.ref.tables[side.rate].cpu().numpy(), self.levels, symbols, contexts_of(self.ref, side))
+
+    def decode(self, shape: tuple, side: Side, data: bytes) -> np.ndarray:
+        if self.exact:
+            return decode_context(self.exact, shape, side, self.levels, data)
+        return decode_tables(self.ref.tables[side.rate].cpu().numpy(), self.levels, contexts_of(self.ref, side), data)
+
+    def code_lengths(self, symbols: torch.Tensor, side: Side) -> torch.Tensor:
+        """(C, h, w, 2L+1) float64: each value's code length in the context `symbols` make."""
+        if self.exact:
+            return context_code_lengths(self.exact, symbols, side)
+        return tables_code_lengths(self.ref, symbols, side)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from .refine import Refiner
-from .refine_entropy import second_pass_contexts
+from .refine_entropy import RefineCoder, Side
 from .search import tiles
 from .train.refine import refine_loss
 
@@ -42,23 +42,23 @@ MIN_SIDE = 64  # pixels: MS-SSIM's five scales need a tile at least this big; sm
 START_SHARE, SHARE = 0.1, 0.5
 
 
-def find_symbols(ref: Refiner, x: torch.Tensor, base: torch.Tensor, rate: int, ctx_first: torch.Tensor,
-                 steps: int) -> torch.Tensor:
-    """x, base: (1, 3, H, W), sides multiples of the stride; ctx_first (C, h, w) -> symbols (C, h, w).
-    0 steps is exactly `ref.encode(x, base, rate)`."""
-    symbols = ref.encode(x, base, rate)
+def find_symbols(coder: RefineCoder, x: torch.Tensor, base: torch.Tensor, side: Side, steps: int) -> torch.Tensor:
+    """x, base: (1, 3, H, W), sides multiples of the stride; side: the base layer, on the host, and
+    the rate level -> symbols (C, h, w). 0 steps is exactly `coder.ref.encode(x, base, side.rate)`."""
+    symbols = coder.ref.encode(x, base, side.rate)
     if not steps:
         return symbols
     s = symbols[None].float()  # a copy made outside inference mode, which the search may write to
     with torch.inference_mode(False):
         for core in tiles(*s.shape[-2:], TILE):
-            search_tile(ref, x, base, rate, ctx_first[None], s, core, steps)
+            search_tile(coder, x, base, side, s, core, steps)
     return s[0].long()
 
 
-def search_tile(ref: Refiner, x, base, rate: int, ctx_first, s, core, steps: int) -> tuple[float, float]:
+def search_tile(coder: RefineCoder, x, base, side: Side, s, core, steps: int) -> tuple[float, float]:
     """Search the symbols of `core` (y0, y1, x0, x1) in place in s (1, C, h, w), those within MARGIN
     around it held fixed. Returns J of the starting symbols and of the ones kept."""
+    ref, rate = coder.ref, side.rate
     st, (h, w) = ref.stride, s.shape[-2:]
     y0, y1, x0, x1 = core
     # the window starts on even positions, so its checkerboard (refine_entropy) is the grid's
@@ -68,7 +68,10 @@ def search_tile(ref: Refiner, x, base, rate: int, ctx_first, s, core, steps: int
     if min(l1 - l0, m1 - m0) * st < MIN_SIDE:
         return 0.0, 0.0
     px = lambda t: t[..., a0 * st:a1 * st, b0 * st:b1 * st].float().clone()  # out of inference mode
-    xw, bw, ctx0 = px(x), px(base), ctx_first[..., a0:a1, b0:b1]
+    xw, bw = px(x), px(base)
+    k = ref.cfg.stride_ratio  # the window starts on a base token: a0 and b0 are even, and k is 1 or 2
+    base_grid = lambda t: t[a0 // k:-(-a1 // k), b0 // k:-(-b1 // k)]
+    side_w = Side(base_grid(side.tokens), base_grid(side.surprise), rate)
     window = s[..., a0:a1, b0:b1].clone()
     cy, cx = slice(y0 - a0, y1 - a0), slice(x0 - b0, x1 - b0)
     # pixels whose loss counts, and the positions whose bits can change (the core, and the ring
@@ -81,35 +84,34 @@ def search_tile(ref: Refiner, x, base, rate: int, ctx_first, s, core, steps: int
     lam = ref.cfg.rates[rate]
     lams = torch.tensor([lam], device=x.device)
     L = ref.cfg.levels
-    codelen = _code_lengths(ref.tables[rate]).to(x.device)
-    chan = torch.arange(s.shape[1], device=x.device)[None, :, None, None]
     curvature = _mse_curvature(ref, rate, pixels)
 
     def score(core_symbols: torch.Tensor, need_grad: bool):
         """J of the window with `core_symbols` in its core, the window's symbols (the graph's input,
-        for the gradient when `need_grad`) and their contexts."""
+        for the gradient when `need_grad`) and the code lengths (1, C, h, w, 2L+1) of every value
+        in the contexts they make."""
         sym = window.clone()
         sym[..., cy, cx] = core_symbols
         sym.requires_grad_(need_grad)
         with torch.set_grad_enabled(need_grad):
             y = ref.reconstruct(bw, sym, r).float()[..., loss_px[0], loss_px[1]]
-            ctx = second_pass_contexts(ctx0, sym.detach().long())
-            bits = codelen[ctx, chan.expand_as(ctx), sym.detach().long() + L][..., ry, rx]
+            lengths = coder.code_lengths(sym.detach()[0].long().cpu(), side_w).float().to(x.device)[None]
+            bits = _at(lengths, sym.detach() + L)[..., ry, rx]
             # refine_loss is the training loss over 1000; J is in the search's 0-255 units
-            loss = refine_loss(target, y, bits.float(), lams)[0] * 1000
-        return loss, sym, ctx
+            loss = refine_loss(target, y, bits, lams)[0] * 1000
+        return loss, sym, lengths
 
     best = window[..., cy, cx].clone()
-    j_best, sym, ctx = score(best, True)
+    j_best, sym, lengths = score(best, True)
     j_start = j_best.item()
     grad = torch.autograd.grad(j_best, [sym])[0][..., cy, cx]
     share = START_SHARE
     for step in range(steps):
         last = step == steps - 1
-        cand = best + _moves(best, grad, ctx[..., cy, cx], codelen, curvature, lam / pixels, share, L)
-        j, sym, ctx_c = score(cand, not last)
+        cand = best + _moves(best, grad, lengths[:, :, cy, cx], curvature, lam / pixels, share, L)
+        j, sym, lengths_c = score(cand, not last)
         if j.item() < j_best.item():
-            best, j_best, ctx = cand, j, ctx_c
+            best, j_best, lengths = cand, j, lengths_c
             share = min(SHARE, share * 2)
             if not last:
                 grad = torch.autograd.grad(j, [sym])[0][..., cy, cx]
@@ -119,17 +121,21 @@ def search_tile(ref: Refiner, x, base, rate: int, ctx_first, s, core, steps: int
     return j_start, j_best.item()
 
 
-def _moves(s, grad, ctx, codelen, curvature, price, share: float, levels: int) -> torch.Tensor:
+def _at(lengths: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """lengths (..., 2L+1) read at integer-valued `index` (...)."""
+    return lengths.gather(-1, index.long()[..., None])[..., 0]
+
+
+def _moves(s, grad, lengths, curvature, price, share: float, levels: int) -> torch.Tensor:
     """The step: +1, -1 or 0 for every symbol. Each symbol's best move by its predicted change in J
-    (gradient, MSE curvature, exact change in code length at price `price` a bit); of the moves
-    predicted to lower J, the best `share` are taken."""
-    chan = torch.arange(s.shape[1], device=s.device)[None, :, None, None].expand_as(ctx)
-    now = codelen[ctx, chan, s.long() + levels]
+    (gradient, MSE curvature, exact change in code length at price `price` a bit, its context held);
+    of the moves predicted to lower J, the best `share` are taken."""
+    now = _at(lengths, s + levels)
     move, change = torch.zeros_like(s), torch.zeros_like(s)  # the best move so far and its predicted change
     for d in (1.0, -1.0):
         to = s + d
         inside = to.abs() <= levels
-        pred = grad * d + curvature / 2 + price * (codelen[ctx, chan, to.clamp(-levels, levels).long() + levels] - now)
+        pred = grad * d + curvature / 2 + price * (_at(lengths, to.clamp(-levels, levels) + levels) - now)
         better = inside & (pred < change)
         move, change = torch.where(better, d, move), torch.where(better, pred, change)
     helps = change < 0
@@ -138,12 +144,6 @@ def _moves(s, grad, ctx, codelen, curvature, price, share: float, levels: int) -
         return move
     cut = torch.kthvalue(change[helps], max(1, int(n * share))).values
     return move * (helps & (change <= cut))
-
-
-def _code_lengths(tables: torch.Tensor) -> torch.Tensor:
-    """(K, C, 2L+1) integer frequency tables -> code lengths in bits, as the range coder spends them."""
-    t = tables.double()
-    return (-(t / t.sum(-1, keepdim=True)).log2()).float()
 
 
 def _mse_curvature(ref: Refiner, rate: int, pixels: int) -> torch.Tensor:

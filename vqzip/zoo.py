@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property, lru_cache
@@ -46,13 +47,10 @@ class Model:
         from .exact import ExactPrior
         return ExactPrior(self.float_prior)
 
-    @cached_property
+    @property
     def refiner(self):
-        """The refinement layer (refine.py), for the ladder's points with `"refine"`."""
-        from .refine import load_refiner
-        if not self.refine_path.exists():
-            raise ModelError(f"model {self.name!r} has no refinement layer (no {self.refine_path.name})")
-        return load_refiner(self.refine_path).requires_grad_(False)
+        """The refinement layer (refine.py) that encodes the ladder's points with `"refine"`."""
+        return self.refine_coder().ref
 
     @property
     def refine_path(self) -> Path:
@@ -62,6 +60,34 @@ class Model:
     def refine_hash(self) -> bytes:
         from .weights import weights_hash
         return weights_hash(self.refine_path)
+
+    @cached_property
+    def refine_layers(self) -> dict[str, Path]:
+        """Every installed refinement layer by its weights' hash (hex): refine.safetensors encodes,
+        and the earlier ones, refine_vN.safetensors, are kept so that their files still decode."""
+        from .weights import weights_hash
+        paths = [self.refine_path] if self.refine_path.exists() else []
+        paths += sorted(p for p in self.path.glob("refine_v*.safetensors") if re.fullmatch(r"refine_v\d+\.safetensors", p.name))
+        return {weights_hash(p).hex(): p for p in paths}
+
+    def refine_coder(self, weights: str | None = None):
+        """The refinement layer whose weights hash (hex) is `weights` (default: the encoding one),
+        with its lossless stage (refine_entropy.RefineCoder)."""
+        if not self.refine_layers:
+            raise ModelError(f"model {self.name!r} has no refinement layer (no {self.refine_path.name})")
+        weights = weights or self.refine_hash.hex()
+        if weights not in self.refine_layers:
+            raise ModelError(f"this file's refinement layer (weights {weights}) is not installed for model {self.name!r} "
+                             f"(installed: {', '.join(self.refine_layers)}); --layers 1 decodes its base layer")
+        if weights not in self._refine_coders:
+            from .refine import load_refiner
+            from .refine_entropy import RefineCoder
+            self._refine_coders[weights] = RefineCoder(load_refiner(self.refine_layers[weights]).requires_grad_(False))
+        return self._refine_coders[weights]
+
+    @cached_property
+    def _refine_coders(self) -> dict:
+        return {}
 
     @cached_property
     def card(self) -> dict:

@@ -65,6 +65,11 @@ class RunLog:
     def due(self, budget: Budget) -> bool:
         return budget.step % self.every == 0 or budget.done()
 
+    def note(self, rec: dict):
+        """A line of its own in the log (not a step's), e.g. where a run started from."""
+        self.f.write(json.dumps(rec) + "\n")
+        self.f.flush()
+
     def write(self, budget: Budget, rec: dict):
         rec = {"step": budget.step, "t": round(budget.elapsed, 1)} | rec
         self.f.write(json.dumps(rec) + "\n")

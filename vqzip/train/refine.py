@@ -26,9 +26,8 @@ from pytorch_msssim import ms_ssim
 from ..devices import autocast
 from ..prior import TokenPrior
 from ..refine import RefineConfig, Refiner
-from ..refine_entropy import first_pass_contexts
 from ..tokenizer import Tokenizer
-from ..weights import export_weights
+from ..weights import export_weights, load_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights
 from .loop import EMA, Budget, RunLog, device_name, set_lr
@@ -58,6 +57,8 @@ class RefineRecipe:
     set_weights: str = ""
     seed: int = 0
     save_every_s: float = 120.0
+    init: str = ""                # refine.safetensors to start from (a new schedule); the parts it lacks start fresh
+    freeze_transform: bool = False  # train the entropy model alone, the encoder, decoder and gains held fixed
 
     def __post_init__(self):
         parse_scales(self.scales)
@@ -74,25 +75,27 @@ def base_surprise(prior: TokenPrior, idx: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def code_base(base: Tokenizer, prior: TokenPrior, x: torch.Tensor):
-    """Crops -> (crops, base reconstructions, base surprise), as the codec's base layer gives them."""
+    """Crops -> (crops, base reconstructions, base tokens, their surprise), as the codec's base
+    layer gives them."""
     with autocast(x.device):
         z = base.quant(base.encoder(x.contiguous(memory_format=torch.channels_last)).float())[0]
         b = base.decoder(z).float().clamp(-1, 1)
-    return x, b, base_surprise(prior, base.quant.to_indices(z))
+    idx = base.quant.to_indices(z)
+    return x, b, idx, base_surprise(prior, idx)
 
 
 class Pool:
     """The last `capacity` coded crops, as 8-bit pixels (the base reconstruction too: a decoded image
-    is 8-bit anyway)."""
+    is 8-bit anyway), with their base tokens and surprise."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.items: list[tuple[torch.Tensor, ...]] = []
         self.next = 0
 
-    def add(self, x, b, surprise):
+    def add(self, x, b, tokens, surprise):
         q = lambda t: ((t + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        for item in zip(q(x), q(b), surprise.to(torch.int16)):
+        for item in zip(q(x), q(b), tokens.to(torch.int32), surprise.to(torch.int16)):
             if len(self.items) < self.capacity:
                 self.items.append(item)
             else:
@@ -101,9 +104,19 @@ class Pool:
 
     def sample(self, n: int, gen: torch.Generator):
         pick = torch.randint(0, len(self.items), (n,), generator=gen).tolist()
-        x, b, s = (torch.stack([self.items[i][k] for i in pick]) for k in range(3))
+        x, b, t, s = (torch.stack([self.items[i][k] for i in pick]) for k in range(4))
         f = lambda t: (t.float() / 127.5 - 1).contiguous(memory_format=torch.channels_last)
-        return f(x), f(b), s.long()
+        return f(x), f(b), t.long(), s.long()
+
+
+def start_from(model: Refiner, path: str) -> list[str]:
+    """Loads what `model` shares with the refinement weights at `path` (e.g. a "tables" layer's
+    transform into a "context" layer); returns the names of the parts that start fresh."""
+    tensors, _ = load_weights(Path(path))
+    own = model.state_dict()
+    shared = {k: v.to(own[k].dtype) for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(shared, strict=False)
+    return sorted(set(own) - set(shared))
 
 
 def refine_loss(x, y, bits, rates: torch.Tensor):
@@ -128,13 +141,20 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
                           seed=recipe.seed, scales=parse_scales(recipe.scales), device=dev)
     base = tokenizer.to(dev).eval().requires_grad_(False)
     prior = prior.to(dev).eval().requires_grad_(False)
-    model = Refiner(cfg).to(dev).to(memory_format=torch.channels_last)
+    model = Refiner(cfg)
+    if recipe.init and not ckpt.exists():
+        fresh = start_from(model, recipe.init)
+    model = model.to(dev).to(memory_format=torch.channels_last)
+    if recipe.freeze_transform:
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith("context."))
     rate_model = {"mu", "log_scale", "log_gain"}
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     opt = torch.optim.AdamW([
-        {"params": [p for n, p in model.named_parameters() if n not in rate_model]},
+        {"params": [p for n, p in trained if n not in rate_model]},
         # a handful of scalars per table: at the networks' learning rate they would need tens of
         # thousands of steps to leave their start (Adam moves a parameter about lr a step)
-        {"params": [p for n, p in model.named_parameters() if n in rate_model], "scale": RATE_LR_SCALE},
+        {"params": [p for n, p in trained if n in rate_model], "scale": RATE_LR_SCALE},
     ], lr=recipe.lr, betas=(0.9, 0.99), weight_decay=0.0)
     ema = EMA(model, recipe.ema)
     meta = {"step": 0, "elapsed": 0.0}
@@ -144,6 +164,8 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         sampler.rng = np.random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
     log = RunLog(run_dir / "refine_log.jsonl", on_log)
+    if recipe.init and budget.step == 0:
+        log.note({"init": recipe.init, "fresh": fresh})
     lambdas = torch.tensor(cfg.rates, device=dev)
     gen = torch.Generator().manual_seed(recipe.seed + budget.step)
     pool = Pool(recipe.pool)
@@ -158,12 +180,11 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         lr = budget.next_lr(budget.progress)
         set_lr(opt, lr)
         pool.add(*code_base(base, prior, sampler.batch(recipe.fresh)))
-        x, b, surprise = pool.sample(recipe.batch, gen)
-        ctx = first_pass_contexts(cfg, surprise, base.stride, cfg.channels)
+        x, b, tokens, surprise = pool.sample(recipe.batch, gen)
         rate = torch.randint(0, len(cfg.rates), (x.shape[0],), generator=gen).to(dev)
         with autocast(dev):
-            y, bits = model(x, b, rate, ctx)
-        ramp = min(1.0, budget.step / RATE_WARMUP_STEPS)
+            y, bits = model(x, b, rate, tokens, surprise)
+        ramp = 1.0 if recipe.init else min(1.0, budget.step / RATE_WARMUP_STEPS)  # a trained start needs no ramp
         loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp)
         opt.zero_grad(set_to_none=True)
         loss.backward()

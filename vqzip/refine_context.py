@@ -1,0 +1,204 @@
+"""The refinement symbols' learned entropy model: a distribution for every symbol, predicted from
+what the decoder already has.
+
+The first refinement layer coded each symbol with one of 25 static tables per channel, picked by
+buckets of the base prior's surprise and of four neighbours' magnitudes. That layer carries about
+four fifths of a default file's bits, and learned codecs gain most from exactly this part: a
+context model that predicts each symbol's mean and scale (Minnen et al. 2018; He et al. 2021/2022
+for checkerboard and channel-group contexts; Cool-chic for doing it in exact integer arithmetic).
+
+Coding order. Positions are split into the two passes of a checkerboard and channels into groups
+(`RefineConfig.context_groups`, low frequencies first, chroma last). Step t = (pass, group) codes
+that group's channels at that pass's positions; everything coded in an earlier step is context:
+
+- the base layer: the 20 bits of the covering base token, the base prior's surprise there (an
+  integer the exact prior gives while it codes), and where the position sits inside its token;
+- the rate level and the step;
+- at the same position, the symbols of earlier groups (value and magnitude);
+- around it (3 x 3), the sums of the already coded symbols of every channel (value and magnitude):
+  in the first pass these are the diagonal neighbours' earlier groups, in the second pass the four
+  first-pass neighbours in full and the diagonal ones' earlier groups.
+
+A small MLP (1 x 1 convolutions) maps these integer features to a mean and log-scale per channel;
+the symbol's probability is a logistic's mass on its unit interval, the outermost symbols taking
+the tails, as before. Training uses this float model. Coding uses its integer twin
+(refine_entropy.ExactContext), whose mean and log-scale are rounded onto a grid (MU_STEP,
+LOG_SCALE_STEP) indexing a fixed set of integer tables stored with the weights.
+
+`step_features` is the one function that builds the features, for training (all steps at once)
+and for coding (one step, one band of rows), so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TOKEN_BITS = 20                  # bits of a base token read as features
+SURPRISE_CLIP = 63               # the surprise (bits) is clipped to this
+# the rounding grid of the coder's tables: means in quarter steps, log-scales in eighths (natural log)
+MU_RANGE, MU_STEP_BITS = 3, 2            # mu in [-3, 3] by 1/4
+LOG_SCALE_RANGE, LS_STEP_BITS = (-4.5, 3.5), 3   # scale 0.011..33 by 1/8 in log
+# features are integers; the float model divides each kind by a power of two (folded into the
+# integer model's first layer), so that its inputs are of order one
+OWN_SHIFT, NEIGHBOUR_SHIFT, SURPRISE_SHIFT = 2, 4, 4
+NEIGHBOURS = torch.tensor([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
+# the static tables' contexts (entropy "tables", the first refinement layer)
+NEIGHBOUR_BUCKETS = 4
+NEIGHBOUR_EDGES = torch.tensor([1, 3, 7])  # summed |symbol| of four neighbours: 0, 1-2, 3-6, 7+
+
+
+def group_of_channel(channels: int, bounds: tuple) -> torch.Tensor:
+    """(C,) each channel's group index; `bounds` are the first channels of groups 1, 2, ..."""
+    return torch.bucketize(torch.arange(channels), torch.tensor(bounds, dtype=torch.long), right=True)
+
+
+def n_steps(cfg) -> int:
+    return 2 * (len(cfg.context_groups) + 1)
+
+
+def order_key(cfg, h: int, w: int, y0: int = 0, device=None) -> torch.Tensor:
+    """(C, h, w) the step at which each symbol is coded: pass * groups + group. The checkerboard's
+    phase follows the absolute row y0 + i, so a band of rows keeps the whole grid's."""
+    G = len(cfg.context_groups) + 1
+    yy = torch.arange(y0, y0 + h, device=device)[:, None]
+    xx = torch.arange(w, device=device)[None, :]
+    second = (yy + xx) % 2
+    return second[None] * G + group_of_channel(cfg.channels, cfg.context_groups).to(device)[:, None, None]
+
+
+def n_features(cfg, stride_ratio: int, rates: int) -> int:
+    return 4 * cfg.channels + TOKEN_BITS + 1 + stride_ratio ** 2 + rates + n_steps(cfg)
+
+
+def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, tokens: torch.Tensor,
+                  surprise: torch.Tensor, rate: torch.Tensor, stride_ratio: int, rows: slice | None = None) -> torch.Tensor:
+    """Integer features (B, F, h', w') of every position, as coding step `step` sees them.
+
+    symbols (B, C, h, w) int64, with anything not yet coded free to hold any value (it is masked);
+    key (C, h, w) from order_key; tokens and surprise (B, hb, wb) on the base grid, h = hb *
+    stride_ratio; rate (B,) int64. `rows` restricts the output to a band of rows (the decoder's
+    memory bound), which reads one row of symbols beyond it on each side."""
+    B, C, h, w = symbols.shape
+    known = symbols * (key < step)
+    r0, r1 = (0, h) if rows is None else (rows.start, rows.stop)
+    a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
+    band = known[:, :, a0:a1]
+    kernel = NEIGHBOURS.to(band.device, torch.float64)[None, None].expand(2 * C, 1, 3, 3)
+    # neighbour sums by a float64 convolution of small integers: exact in any summation order
+    pair = torch.cat([band, band.abs()], 1).double()
+    nb = F.conv2d(pair, kernel, padding=1, groups=2 * C).round().long()[:, :, r0 - a0:r1 - a0]
+    own = known[:, :, r0:r1]
+    k = stride_ratio
+    hb0, hb1 = r0 // k, -(-r1 // k)
+    up = lambda t: t[:, hb0:hb1].repeat_interleave(k, 1).repeat_interleave(k, 2)[:, r0 - hb0 * k:r1 - hb0 * k, :w]
+    tok = up(tokens)
+    bits = (tok[:, None] >> torch.arange(TOKEN_BITS, device=tok.device)[None, :, None, None]) & 1
+    surp = up(surprise).clamp(0, SURPRISE_CLIP)[:, None]
+    yy = torch.arange(r0, r1, device=tok.device)[:, None] % k
+    xx = torch.arange(w, device=tok.device)[None, :] % k
+    sub = F.one_hot(yy * k + xx, k * k).permute(2, 0, 1)[None].expand(B, -1, -1, -1)
+    n = r1 - r0
+    onehot = lambda i, size: F.one_hot(i, size)[:, :, None, None].expand(-1, -1, n, w)
+    rates = onehot(rate, len(cfg.rates))
+    st = onehot(torch.full((B,), step, device=tok.device), n_steps(cfg))
+    return torch.cat([own, own.abs(), nb, bits, surp, sub, rates, st], 1)
+
+
+def feature_shifts(cfg, stride_ratio: int) -> torch.Tensor:
+    """(F,) the power of two each feature is divided by in the float model."""
+    C = cfg.channels
+    rest = n_features(cfg, stride_ratio, len(cfg.rates)) - 4 * C - TOKEN_BITS - 1
+    return torch.tensor([OWN_SHIFT] * 2 * C + [NEIGHBOUR_SHIFT] * 2 * C + [0] * TOKEN_BITS + [SURPRISE_SHIFT] + [0] * rest)
+
+
+class RefineContext(nn.Module):
+    """The float entropy model: features -> (mu, log_scale) of every channel at every position."""
+
+    def __init__(self, cfg, stride_ratio: int):
+        super().__init__()
+        self.cfg, self.stride_ratio = cfg, stride_ratio
+        F_in, W, C = n_features(cfg, stride_ratio, len(cfg.rates)), cfg.context_width, cfg.channels
+        self.fc1, self.fc2, self.out = nn.Linear(F_in, W), nn.Linear(W, W), nn.Linear(W, 2 * C)
+        self.register_buffer("scale", 2.0 ** -feature_shifts(cfg, stride_ratio).float(), persistent=False)
+        with torch.no_grad():  # start where a symbol of 0 costs under a bit, as most of them will
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
+            self.out.bias[C:] = -1.0
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, F, h, w) -> mu, log_scale (B, C, h, w)."""
+        x = feats.float().movedim(1, -1) * self.scale
+        y = self.out(F.relu(self.fc2(F.relu(self.fc1(x))))).movedim(-1, 1)
+        mu, log_scale = y.chunk(2, 1)
+        return mu, log_scale.clamp(*LOG_SCALE_RANGE)
+
+    def params(self, symbols: torch.Tensor, tokens: torch.Tensor, surprise: torch.Tensor, rate: torch.Tensor):
+        """Training: mu and log_scale (B, C, h, w) of every symbol, each as its coding step sees
+        it (symbols: rounded, int64). All steps run on the whole grid and each symbol takes its own."""
+        key = order_key(self.cfg, *symbols.shape[-2:], device=symbols.device)
+        mu = torch.zeros(symbols.shape, device=symbols.device)
+        ls = torch.zeros(symbols.shape, device=symbols.device)
+        for t in range(n_steps(self.cfg)):
+            m, l = self(step_features(self.cfg, symbols, key, t, tokens, surprise, rate, self.stride_ratio))
+            mine = (key == t)[None]
+            mu, ls = torch.where(mine, m, mu), torch.where(mine, l, ls)
+        return mu, ls
+
+
+def logistic_bits(y: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor, levels: int) -> torch.Tensor:
+    """Code length in bits of (noisy) symbols y under a logistic: the mass of the unit interval
+    around y, the outermost symbols taking the tails."""
+    hi = torch.where(y + 0.5 >= levels, torch.ones_like(y), torch.sigmoid((y + 0.5 - mu) / scale))
+    lo = torch.where(y - 0.5 <= -levels, torch.zeros_like(y), torch.sigmoid((y - 0.5 - mu) / scale))
+    return -torch.log2((hi - lo).clamp_min(1e-9))
+
+
+def logistic_tables(mu: torch.Tensor, log_scale: torch.Tensor, levels: int, table_bits: int) -> torch.Tensor:
+    """Integer frequency tables (..., 2L+1) of discretized logistics, computed once in float64 and
+    stored as integers, so that coding never depends on float rounding. Every symbol keeps a count."""
+    edges = torch.arange(-levels, levels + 2, dtype=torch.float64, device=mu.device) - 0.5
+    cdf = torch.sigmoid((edges - mu.double()[..., None]) / log_scale.double().exp()[..., None])
+    cdf[..., 0], cdf[..., -1] = 0.0, 1.0
+    p = cdf[..., 1:] - cdf[..., :-1]
+    return torch.round(p * 2 ** table_bits).clamp_min(1).to(torch.int32)
+
+
+def grid_tables(levels: int, table_bits: int) -> torch.Tensor:
+    """The coder's tables (n_mu, n_log_scale, 2L+1) on the rounding grid of (mu, log_scale)."""
+    mus = torch.arange(-MU_RANGE << MU_STEP_BITS, (MU_RANGE << MU_STEP_BITS) + 1, dtype=torch.float64) / (1 << MU_STEP_BITS)
+    lo, hi = LOG_SCALE_RANGE
+    lss = torch.arange(math.floor(lo * (1 << LS_STEP_BITS)), math.ceil(hi * (1 << LS_STEP_BITS)) + 1,
+                       dtype=torch.float64) / (1 << LS_STEP_BITS)
+    return logistic_tables(mus[:, None], lss[None, :], levels, table_bits)
+
+
+# -- the static tables' contexts (entropy "tables": the first refinement layer, kept to decode its files)
+
+def first_pass_contexts(cfg, surprise: torch.Tensor, base_stride: int, channels: int) -> torch.Tensor:
+    """Base-grid surprise (B, hb, wb) in bits -> every refinement position's first-pass context
+    (B, C, h, w), h = hb * base_stride / stride."""
+    k = base_stride // cfg.stride
+    bucket = torch.bucketize(surprise, torch.tensor(cfg.surprise_edges, device=surprise.device), right=True)
+    ctx = bucket.repeat_interleave(k, -2).repeat_interleave(k, -1) * (1 + NEIGHBOUR_BUCKETS)
+    return ctx[:, None].expand(-1, channels, -1, -1)
+
+
+def second_pass(h: int, w: int, device=None) -> torch.Tensor:
+    """(h, w) bool: the checkerboard's second pass."""
+    yy, xx = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    return (yy + xx) % 2 == 1
+
+
+def second_pass_contexts(ctx_first: torch.Tensor, symbols: torch.Tensor) -> torch.Tensor:
+    """Contexts of all positions (B, C, h, w): the first pass's as given, the second pass's refined by
+    the magnitude of their four neighbours, which the first pass has coded."""
+    mag = symbols.abs()
+    mag = mag * ~second_pass(*mag.shape[-2:], mag.device)  # only first-pass neighbours count
+    kernel = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=mag.dtype, device=mag.device)
+    B, C, h, w = mag.shape
+    m = F.conv2d(mag.reshape(B * C, 1, h, w).double(), kernel.double()[None, None], padding=1)
+    nb = torch.bucketize(m.round().long().reshape(B, C, h, w), NEIGHBOUR_EDGES.to(mag.device), right=True)
+    return torch.where(second_pass(h, w, mag.device), ctx_first + 1 + nb, ctx_first)
