@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from . import container, media, refine_search, search
-from .devices import pick_device
+from .devices import host, pick_device
 from .entropy import decode_tokens, encode_tokens
 from .refine_entropy import decode_refinement, encode_refinement, first_pass_contexts
 from .errors import FormatError, InputError, ModelError
@@ -102,10 +102,10 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     if point.refine is not None:
         # the effort goes to the refinement's symbols (refine_search.py): searching the base tokens
         # under the layer did not pay, as the layer re-codes whatever they change
-        return _pack_refined(tok.encode(x)[0].cpu().numpy(), x, point, rgb.width, rgb.height, info, effort)
+        return _pack_refined(host(tok.encode(x)[0]), x, point, rgb.width, rgb.height, info, effort)
     effort = search.effort_for(tok, effort, point.search_lambda)
-    tokens = search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0].cpu().numpy()
-    return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort)
+    tokens = host(search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0])
+    return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort, dev)
 
 
 def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int, info: dict | None,
@@ -119,14 +119,15 @@ def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int,
 
 
 def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info: dict | None = None,
-                effort: int = 0) -> bytes:
+                effort: int = 0, device: torch.device | None = None) -> bytes:
     """A .vqz image of a token grid: the lossless stage alone (also how video frames are
     measured against independent images). A searched grid records its effort in the header
     (`vqzip info` shows it; decoders ignore it), which costs 12 bytes; effort 0 records nothing,
-    so its files are byte for byte what vqzip wrote before the search existed."""
+    so its files are byte for byte what vqzip wrote before the search existed. The exact prior
+    runs on `device` if it is CUDA (Model.exact_prior), else on the host."""
     m = get_model(point.model)
     header = _header(m, point, tokens, width, height, info, {"effort": effort} if effort else {})
-    return container.pack(header, encode_tokens(m.prior, tokens))
+    return container.pack(header, encode_tokens(m.exact_prior(device), tokens))
 
 
 def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int, height: int, info: dict,
@@ -135,12 +136,13 @@ def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int,
     tokens -> base reconstruction -> refinement symbols -> bytes."""
     m = get_model(point.model)
     surprise = np.zeros(tokens.shape, np.int64)
-    base_payload = encode_tokens(m.prior, tokens, surprise)
+    base_payload = encode_tokens(m.exact_prior(x.device), tokens, surprise)
     ref = m.refiner.to(x.device)
     base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
     ctx = _contexts(m, surprise)
-    symbols = refine_search.find_symbols(ref, x, base, point.refine, ctx.to(x.device), search.schedule(effort).refine_steps).cpu()
-    layer = encode_refinement(ref.tables[point.refine].numpy(), ref.cfg.levels, symbols.numpy(), ctx)
+    symbols = refine_search.find_symbols(ref, x, base, point.refine, ctx.to(x.device), search.schedule(effort).refine_steps)
+    # tables and symbols as they are, on x's device: the coder takes them to the host (devices.host)
+    layer = encode_refinement(ref.tables[point.refine], ref.cfg.levels, symbols, ctx)
     extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
     return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,))
 
@@ -173,14 +175,15 @@ def check_header(header: container.Header, stride: int, max_pixels: int | None =
     return w, h
 
 
-def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False):
+def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False,
+                   device: torch.device | None = None):
     header, payload = container.unpack(data)
     if header.kind != "image":
         raise FormatError(f"this is a {header.kind} file, not an image")
     m = model_for(header)
     size = check_header(header, m.tokenizer.stride, max_pixels)
     s = np.zeros((header.grid_h, header.grid_w), np.int64) if surprise else None
-    return header, m, size, decode_tokens(m.prior, header.grid_h, header.grid_w, payload, s), s
+    return header, m, size, decode_tokens(m.exact_prior(device), header.grid_h, header.grid_w, payload, s), s
 
 
 def layer_count(header: container.Header) -> int:
@@ -214,8 +217,8 @@ def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, lay
     than `max_pixels` (default media.MAX_PIXELS) is refused before any work. `layers` (default:
     all the file has) 1 decodes the base layer alone, e.g. of a file cut after it."""
     n = _layers_wanted(data, layers)
-    header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, surprise=n > 1)
     dev = pick_device(device)
+    header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, n > 1, dev)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
     if n > 1:
         x = _refined(data, header, m, x, surprise)
@@ -243,8 +246,8 @@ def _symbols(data: bytes, header: container.Header, m: Model, surprise: np.ndarr
         raise FormatError("file ends after its base layer (the refinement layer is missing); --layers 1 decodes it")
     if len(chunks) > 1:
         raise FormatError("file is corrupted (more layers than its header declares)")
-    ref = m.refiner
-    return decode_refinement(ref.tables[rate].numpy(), ref.cfg.levels, _contexts(m, surprise), chunks[0]), rate
+    ref = m.refiner  # its tables are on the device the refiner last ran on: the coder takes them to the host
+    return decode_refinement(ref.tables[rate], ref.cfg.levels, _contexts(m, surprise), chunks[0]), rate
 
 
 def refinement_of(data: bytes) -> np.ndarray:

@@ -241,7 +241,8 @@ class Refiner(nn.Module):
         """Integer frequency tables (R, K, C, 2L+1) from the rate model: computed once, in float, when
         the weights are exported, and stored as integers, so coding never depends on float rounding."""
         L = self.cfg.levels
-        edges = torch.arange(-L, L + 2, dtype=torch.float64) - 0.5  # 2L + 2 interval edges
+        # on the rate model's device: a run trained on CUDA freezes its tables there
+        edges = torch.arange(-L, L + 2, dtype=torch.float64, device=self.mu.device) - 0.5  # 2L + 2 interval edges
         cdf = torch.sigmoid((edges - self.mu.double()[..., None]) / self.log_scale.double().exp()[..., None])
         cdf[..., 0], cdf[..., -1] = 0.0, 1.0
         p = cdf[..., 1:] - cdf[..., :-1]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .devices import host
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
 from .refine import NEIGHBOUR_BUCKETS, RefineConfig
 
@@ -59,11 +60,12 @@ def _chunks(n: int):
         yield slice(a, min(n, a + CHUNK))
 
 
-def encode_refinement(tables: np.ndarray, levels: int, symbols: np.ndarray, ctx_first: torch.Tensor) -> bytes:
+def encode_refinement(tables, levels: int, symbols, ctx_first) -> bytes:
     """symbols (C, h, w) in [-levels, levels]; tables (K, C, 2L+1) of the chosen rate; ctx_first
-    (C, h, w) from first_pass_contexts -> bytes."""
+    (C, h, w) from first_pass_contexts -> bytes. Arrays or tensors on any device (devices.host)."""
+    tables, ctx_first = host(tables), torch.from_numpy(host(ctx_first))
     enc = new_encoder()
-    s = torch.as_tensor(symbols, dtype=torch.int64)
+    s = torch.from_numpy(host(symbols).astype(np.int64))
     ctx_all = second_pass_contexts(ctx_first[None], s[None])[0]
     second = second_pass(*s.shape[-2:])
     for mask in (~second, second):  # the decoder's order: every channel of a pass, then the next pass
@@ -74,8 +76,9 @@ def encode_refinement(tables: np.ndarray, levels: int, symbols: np.ndarray, ctx_
     return finish(enc)
 
 
-def decode_refinement(tables: np.ndarray, levels: int, ctx_first: torch.Tensor, data: bytes) -> np.ndarray:
-    """Inverse of encode_refinement: the (C, h, w) symbols."""
+def decode_refinement(tables, levels: int, ctx_first, data: bytes) -> np.ndarray:
+    """Inverse of encode_refinement: the (C, h, w) symbols, on the host."""
+    tables, ctx_first = host(tables), torch.from_numpy(host(ctx_first))
     dec = new_decoder(data)
     s = torch.zeros(ctx_first.shape, dtype=torch.int64)
     second = second_pass(*s.shape[-2:])
