@@ -65,13 +65,31 @@ def encode_image(image, model: str | None = None, quality: int | None = None, de
     dev = pick_device(device)
     effort = search.check_effort(effort)
     if bpp is not None:
+        if not (math.isfinite(bpp) and bpp > 0):
+            raise InputError(f"--bpp must be a positive number of bits per pixel, not {bpp}")
         return _fit_budget(rgb, info, bpp, dev, effort)
     return _encode(rgb, info, point or resolve(model, quality), dev, effort)
 
 
 # the search shrank Kodak files by at most 12 % (benchmarks/results/effort_refine, _high): a point
 # whose single-pass file is over a third above the budget is not searched to see if it fits
-SEARCH_SLACK = 4 / 3
+SEARCH_SLACK = Fraction(4, 3)
+
+
+def budget_bits(bpp: float, pixels: int) -> int:
+    """The most bits a file of `pixels` pixels may have under `bpp`: the largest n whose bpp as
+    `vqzip info` reports it, n / pixels in float, is at most bpp. So a file's own bpp is a budget
+    it fits. (bpp * pixels in float can fall short of a whole number of bits: 467 * 8 / 27400
+    bpp times 27400 pixels is 3735.9999999999995, which refused the 3,736-bit file.) Float
+    division is correctly rounded and so monotone in n: the answer is the same on every machine."""
+    if bpp * pixels >= 2 ** 53:  # beyond any file, and beyond where float counts whole bits
+        return 2 ** 53
+    n = math.floor(bpp * pixels)  # within a bit of the answer
+    while (n + 1) / pixels <= bpp:
+        n += 1
+    while n >= 0 and n / pixels > bpp:
+        n -= 1
+    return n
 
 
 def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
@@ -80,7 +98,7 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
     a budget costs one or two searches instead of one per point above it. Should the search ever
     grow a file past the budget, the single-pass file that fits is kept."""
     pixels = rgb.width * rgb.height
-    budget = bpp * pixels
+    budget = budget_bits(bpp, pixels)  # whole bits: the comparisons below are exact
     smallest = None
     for p in sorted(list_points(), key=lambda p: -p.quality):
         quick = _encode(rgb, info, p, dev, 0)
