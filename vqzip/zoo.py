@@ -52,6 +52,9 @@ class Model:
         (the same tables, hence the same bytes, 2.4x faster on an H200); else the host's."""
         if device is None or device.type != "cuda":
             return self.prior
+        import torch
+        if device.index is None:  # "cuda" (pick_device) and "cuda:0" (a tensor's) are one twin
+            device = torch.device("cuda", torch.cuda.current_device())
         if str(device) not in self._device_priors:
             from .exact import ExactPrior
             self._device_priors[str(device)] = ExactPrior(self.float_prior, device)
