@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU lease of about 10 minutes (one H200): the checks first, on a quiet GPU, then the
 # refinement layer trained at full scale for most of the lease, then the new layer checked.
-#   1. checks (1-2 minutes), gathered in OUT/checks.json:
+#   1. checks (1-2 minutes expected; each is cut at 150 s), gathered in OUT/checks.json:
 #      - benchmarks/cross_device.py: images encoded on CUDA and decoded on the host and the other
 #        way round (tokens, symbols and base bytes equal on both; pixels within a few levels), and
 #        the golden bytes and tokens of tests/golden on each device;
@@ -16,7 +16,8 @@
 # Without CUDA the CUDA parts are skipped (the checks say so) and the training runs on the CPU.
 # usage: models/recipes/gpu_refine.sh OUT [SCALE]
 # SCALE multiplies the training minutes and the number of 720p frames (SCALE=0.01 is the CPU
-# test: 5.1-5.4 minutes on the busy 2-core CPU, one training step, video_fps half of it). DATA: the training pack (default .train_pack, from ../shared/tools/pack_train_data.py
+# test: 5.1-5.4 minutes on the busy 2-core CPU, one training step, video_fps half of it).
+# DATA: the training pack (default .train_pack, from ../shared/tools/pack_train_data.py
 # .train_pack --max-mib 17 --max-side 512); FRAMES: 720p frames as images (default .video720, see
 # benchmarks/results/speed/README.md); both are git-ignored and carried. RUNS: scratch (/tmp).
 # OUT gets five files, each under 16 MiB: refine.safetensors, refine_ckpt.safetensors (saved every
