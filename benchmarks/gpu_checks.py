@@ -7,7 +7,10 @@
 2. tokenizer throughput on 720p frames (encode and decode, fps) in the codec's precision and in
    fp32, with the device name.
 
-usage: python benchmarks/gpu_checks.py MODEL_DIR DATA OUT.json
+Without CUDA the hashes are made on the host alone (hashes_cuda and cuda_equals_cpu are null).
+
+usage: python benchmarks/gpu_checks.py MODEL_DIR DATA OUT.json [FRAMES]
+FRAMES: 720p frames a throughput round (8; fewer keeps a CPU test short).
 """
 import hashlib
 import json
@@ -42,7 +45,7 @@ def table_hash(prior: ExactPrior, tokens: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def main(model_dir: Path, data: Path, out: Path):
+def main(model_dir: Path, data: Path, out: Path, n_frames: int = 8):
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tok = load_tokenizer(model_dir / "tokenizer.safetensors").to(dev)
     fprior = load_prior(model_dir / "prior.safetensors")
@@ -51,17 +54,19 @@ def main(model_dir: Path, data: Path, out: Path):
     x = CropSampler(data, 512, seed=1, limit=4).batch(2).to(dev)
     grids += [t.cpu().numpy() for t in tok.encode(x)]
     res = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "grids": []}
-    for name, d in [("cuda", dev), ("cpu", torch.device("cpu"))]:
+    res |= {"hashes_cuda": None, "cuda_equals_cpu": None}
+    for name, d in [("cuda", dev)] * (dev.type == "cuda") + [("cpu", torch.device("cpu"))]:
         ex = ExactPrior(fprior, d)
         t0 = time.time()
         hashes = [table_hash(ex, g.astype(np.int64)) for g in grids]
         res[f"hashes_{name}"] = hashes
         res[f"seconds_{name}"] = round(time.time() - t0, 2)
     res["grids"] = [g.tolist() for g in grids]
-    res["cuda_equals_cpu"] = res["hashes_cuda"] == res["hashes_cpu"]
+    if dev.type == "cuda":
+        res["cuda_equals_cpu"] = res["hashes_cuda"] == res["hashes_cpu"]
     # tokenizer throughput on 720p frames
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    frames = torch.rand(8, 3, 720, 1280, device=dev) * 2 - 1
+    frames = torch.rand(n_frames, 3, 720, 1280, device=dev) * 2 - 1
     pad = torch.nn.functional.pad(frames, (0, 0, 0, 16 - 720 % 16 if 720 % 16 else 0), mode="replicate")
     # in the codec's own precision (devices.tokenizer_dtype: bf16 where native) and in fp32
     asked = os.environ.get("VQZIP_PRECISION")
@@ -76,7 +81,8 @@ def main(model_dir: Path, data: Path, out: Path):
             tok.decode(t)
             sync()
             t2 = time.time()
-        res[f"tokenizer_720p_{tokenizer_precision(dev)}"] = {"encode_fps": round(8 / (t1 - t0), 1), "decode_fps": round(8 / (t2 - t1), 1)}
+        res[f"tokenizer_720p_{tokenizer_precision(dev)}"] = {"encode_fps": round(n_frames / (t1 - t0), 1),
+                                                             "decode_fps": round(n_frames / (t2 - t1), 1)}
     if asked is None:
         del os.environ["VQZIP_PRECISION"]
     else:
@@ -86,4 +92,4 @@ def main(model_dir: Path, data: Path, out: Path):
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:5]))

@@ -7,8 +7,9 @@ The frames come from a folder of images (for the committed GPU figure: the first
 second is timed, so CUDA start-up and weight loading are not counted.
 
 The stages are then timed alone on the same frames (tokenizer, the key frame's image prior, the
-predicted frames' temporal coder), so a slow run says where its time went. With CUDA, the key
-frame's prior is also timed on the GPU, and its bytes compared with the CPU's.
+predicted frames' temporal coder), so a slow run says where its time went. The key frame's prior
+runs where the codec runs it (Model.exact_prior: on CUDA when the device is CUDA); with CUDA it is
+also timed on the host, and its bytes compared with the GPU's.
 
 usage: python benchmarks/video_fps.py FRAMES_DIR OUT.json [--quality Q] [--device auto|cpu|cuda]
                                       [--max-frames N]
@@ -29,8 +30,6 @@ from vqzip import video, zoo  # noqa: E402
 from vqzip.codec import scaled_size  # noqa: E402
 from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
 from vqzip.entropy import decode_tokens, encode_tokens  # noqa: E402
-from vqzip.exact import ExactPrior  # noqa: E402
-from vqzip.prior import load_prior  # noqa: E402
 from vqzip.temporal import TemporalState, encode_predicted  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import emit  # noqa: E402
@@ -65,8 +64,9 @@ def main():
     tok = m.tokenizer.to(dev)
     grids, t_tok = timed(lambda: [t for t, _, _ in video._tokenize(frames, tok, scaled_size(w, h, point.scale), dev,
                                                                    decoded=False)], dev)
-    key, t_key_enc = timed(lambda: encode_tokens(m.prior, grids[0]), dev)
-    _, t_key_dec = timed(lambda: decode_tokens(m.prior, *grids[0].shape, key), dev)
+    prior = m.exact_prior(dev)  # the codec's
+    key, t_key_enc = timed(lambda: encode_tokens(prior, grids[0]), dev)
+    _, t_key_dec = timed(lambda: decode_tokens(prior, *grids[0].shape, key), dev)
 
     def predicted():
         state = TemporalState(m.prior.cfg.token_bits)
@@ -75,12 +75,11 @@ def main():
     stages = {"tokenize_all_frames_with_prep": round(t_tok, 3), "key_frame_prior_encode": round(t_key_enc, 3),
               "key_frame_prior_decode": round(t_key_dec, 3), "predicted_frames_encode_all": round(t_pred, 3),
               "key_grid": list(grids[0].shape)}
-    if dev.type == "cuda":  # the codec runs the prior on the CPU; would the GPU be faster, with the same bytes?
-        gpu_prior = ExactPrior(load_prior(m.path / "prior.safetensors"), dev)
-        key_gpu, t = timed(lambda: encode_tokens(gpu_prior, grids[0]), dev)
-        back, t_back = timed(lambda: decode_tokens(gpu_prior, *grids[0].shape, key_gpu), dev)
-        stages |= {"key_frame_prior_encode_on_gpu": round(t, 3), "key_frame_prior_decode_on_gpu": round(t_back, 3),
-                   "gpu_prior_bytes_equal_cpu": key_gpu == key and bool((back == grids[0]).all())}
+    if dev.type == "cuda":  # the codec runs the prior on the GPU: how much faster than the host, with the same bytes?
+        key_cpu, t = timed(lambda: encode_tokens(m.prior, grids[0]), dev)
+        back, t_back = timed(lambda: decode_tokens(m.prior, *grids[0].shape, key), dev)
+        stages |= {"key_frame_prior_encode_on_cpu": round(t, 3), "key_frame_prior_decode_on_cpu": round(t_back, 3),
+                   "gpu_prior_bytes_equal_cpu": key_cpu == key and bool((back == grids[0]).all())}
     res = {
         "how": {"command": " ".join(sys.argv), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
                 else platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),

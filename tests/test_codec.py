@@ -103,15 +103,48 @@ def test_bpp_budget_picks_a_point_that_fits(photo):
 
 def test_a_budget_picks_the_best_searched_file_and_searches_only_near_it(photo, monkeypatch):
     from vqzip.zoo import list_points
-    pixels = np.prod(Image.open(photo).size)
-    searched = {p.quality: codec.encode_image(photo, quality=p.quality, effort=2) for p in list_points()}
-    budget = len(searched[3]) * 8 / pixels
-    best = max(q for q, d in searched.items() if len(d) <= len(searched[3]))
+    pixels = int(np.prod(Image.open(photo).size))
+    qualities = sorted((p.quality for p in list_points()), reverse=True)
+    quick = {q: codec.encode_image(photo, quality=q, effort=0) for q in qualities}
+    searched = {q: codec.encode_image(photo, quality=q, effort=2) for q in qualities}
+    bits = len(searched[3]) * 8  # the budget: the searched q3 file's own bpp, which it fits
+    # what _fit_budget's rule gives with these files, whatever sizes this machine made: from the
+    # top, a point is searched only if its single-pass file is within SEARCH_SLACK of the budget;
+    # the first point whose searched, else single-pass, file fits is taken
+    searches = 0
+    for tried, q in enumerate(qualities, 1):
+        if len(quick[q]) * 8 <= bits * codec.SEARCH_SLACK:
+            searches += 1
+            if len(searched[q]) * 8 <= bits:
+                want = searched[q]
+                break
+        if len(quick[q]) * 8 <= bits:
+            want = quick[q]
+            break
     efforts = []
     real = codec._encode
     monkeypatch.setattr(codec, "_encode", lambda *a: efforts.append(a[-1]) or real(*a))
-    assert codec.encode_image(photo, bpp=budget, effort=2) == searched[best]
-    assert 1 <= efforts.count(2) <= 2 < efforts.count(0)
+    assert codec.encode_image(photo, bpp=bits / pixels, effort=2) == want
+    assert efforts.count(0) == tried and efforts.count(2) == searches
+
+
+def test_a_budget_of_a_files_own_size_picks_it_at_every_point():
+    """bpp * pixels in float can fall short of the file's bits (467 * 8 / 27400 * 27400 is
+    3735.9999999999995): the budget is counted in whole bits (codec.budget_bits)."""
+    from conftest import SMALL, macaw
+    img = Image.fromarray(np.asarray(macaw(SMALL))[:40, :56])
+    files = {p.quality: codec.encode_image(img, quality=p.quality, effort=0) for p in codec.list_points()}
+    for q, data in files.items():
+        # the highest point whose file is no larger: on a tiny image a higher point's can be as small
+        best = max(p for p, d in files.items() if len(d) <= len(data))
+        assert codec.encode_image(img, bpp=len(data) * 8 / (40 * 56), effort=0) == files[best], q
+    assert codec.budget_bits(467 * 8 / 27400, 27400) == 3736
+
+
+@pytest.mark.parametrize("bpp", [0.0, -0.1, float("nan"), float("inf")])
+def test_a_budget_that_is_not_a_positive_number_is_refused(photo, bpp):
+    with pytest.raises(InputError, match="--bpp must be a positive number"):
+        codec.encode_image(photo, bpp=bpp)
 
 
 def test_damaged_files_are_refused(photo):

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from . import container, media, refine_search, search
-from .devices import pick_device
+from .devices import host, pick_device
 from .entropy import decode_tokens, encode_tokens
 from .refine_entropy import Side
 from .errors import FormatError, InputError, ModelError
@@ -65,13 +65,31 @@ def encode_image(image, model: str | None = None, quality: int | None = None, de
     dev = pick_device(device)
     effort = search.check_effort(effort)
     if bpp is not None:
+        if not (math.isfinite(bpp) and bpp > 0):
+            raise InputError(f"--bpp must be a positive number of bits per pixel, not {bpp}")
         return _fit_budget(rgb, info, bpp, dev, effort)
     return _encode(rgb, info, point or resolve(model, quality), dev, effort)
 
 
 # the search shrank Kodak files by at most 12 % (benchmarks/results/effort_refine, _high): a point
 # whose single-pass file is over a third above the budget is not searched to see if it fits
-SEARCH_SLACK = 4 / 3
+SEARCH_SLACK = Fraction(4, 3)
+
+
+def budget_bits(bpp: float, pixels: int) -> int:
+    """The most bits a file of `pixels` pixels may have under `bpp`: the largest n whose bpp as
+    `vqzip info` reports it, n / pixels in float, is at most bpp. So a file's own bpp is a budget
+    it fits. (bpp * pixels in float can fall short of a whole number of bits: 467 * 8 / 27400
+    bpp times 27400 pixels is 3735.9999999999995, which refused the 3,736-bit file.) Float
+    division is correctly rounded and so monotone in n: the answer is the same on every machine."""
+    if bpp * pixels >= 2 ** 53:  # beyond any file, and beyond where float counts whole bits
+        return 2 ** 53
+    n = math.floor(bpp * pixels)  # within a bit of the answer
+    while (n + 1) / pixels <= bpp:
+        n += 1
+    while n >= 0 and n / pixels > bpp:
+        n -= 1
+    return n
 
 
 def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
@@ -80,7 +98,7 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
     a budget costs one or two searches instead of one per point above it. Should the search ever
     grow a file past the budget, the single-pass file that fits is kept."""
     pixels = rgb.width * rgb.height
-    budget = bpp * pixels
+    budget = budget_bits(bpp, pixels)  # whole bits: the comparisons below are exact
     smallest = None
     for p in sorted(list_points(), key=lambda p: -p.quality):
         quick = _encode(rgb, info, p, dev, 0)
@@ -102,10 +120,10 @@ def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     if point.refine is not None:
         # the effort goes to the refinement's symbols (refine_search.py): searching the base tokens
         # under the layer did not pay, as the layer re-codes whatever they change
-        return _pack_refined(tok.encode(x)[0].cpu().numpy(), x, point, rgb.width, rgb.height, info, effort)
+        return _pack_refined(host(tok.encode(x)[0]), x, point, rgb.width, rgb.height, info, effort)
     effort = search.effort_for(tok, effort, point.search_lambda)
-    tokens = search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0].cpu().numpy()
-    return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort)
+    tokens = host(search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0])
+    return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort, dev)
 
 
 def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int, info: dict | None,
@@ -119,13 +137,14 @@ def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int,
 
 
 def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info: dict | None = None,
-                effort: int = 0) -> bytes:
+                effort: int = 0, device: torch.device | None = None) -> bytes:
     """A .vqz image of a token grid: the lossless stage alone (also how video frames are
     measured against independent images). A searched grid records its effort in the header
-    (`vqzip info` shows it; decoders ignore it), which costs a byte."""
+    (`vqzip info` shows it; decoders ignore it), which costs a byte. The exact prior runs on
+    `device` if it is CUDA (Model.exact_prior), else on the host."""
     m = get_model(point.model)
     header = _header(m, point, tokens, width, height, info, {"effort": effort} if effort else {})
-    return container.pack(header, encode_tokens(m.prior, tokens), version=container.COMPACT_VERSION)
+    return container.pack(header, encode_tokens(m.exact_prior(device), tokens), version=container.COMPACT_VERSION)
 
 
 def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int, height: int, info: dict,
@@ -134,13 +153,13 @@ def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int,
     tokens -> base reconstruction -> refinement symbols -> bytes."""
     m = get_model(point.model)
     surprise = np.zeros(tokens.shape, np.int64)
-    base_payload = encode_tokens(m.prior, tokens, surprise)
+    base_payload = encode_tokens(m.exact_prior(x.device), tokens, surprise)
     coder = m.refine_coder()
     coder.ref.to(x.device)
     base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
     side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), point.refine)
-    symbols = refine_search.find_symbols(coder, x, base, side, search.schedule(effort).refine_steps).cpu()
-    layer = coder.encode(symbols.numpy(), side)
+    symbols = refine_search.find_symbols(coder, x, base, side, search.schedule(effort).refine_steps)
+    layer = coder.encode(symbols, side)  # on x's device: the coder takes them to the host
     extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
     return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,),
                           version=container.COMPACT_VERSION)
@@ -169,14 +188,15 @@ def check_header(header: container.Header, stride: int, max_pixels: int | None =
     return w, h
 
 
-def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False):
+def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False,
+                   device: torch.device | None = None):
     header, payload = container.unpack(data)
     if header.kind != "image":
         raise FormatError(f"this is a {header.kind} file, not an image")
     m = model_for(header)
     size = check_header(header, m.tokenizer.stride, max_pixels)
     s = np.zeros((header.grid_h, header.grid_w), np.int64) if surprise else None
-    return header, m, size, decode_tokens(m.prior, header.grid_h, header.grid_w, payload, s), s
+    return header, m, size, decode_tokens(m.exact_prior(device), header.grid_h, header.grid_w, payload, s), s
 
 
 def layer_count(header: container.Header) -> int:
@@ -208,8 +228,8 @@ def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, lay
     than `max_pixels` (default media.MAX_PIXELS) is refused before any work. `layers` (default:
     all the file has) 1 decodes the base layer alone, e.g. of a file cut after it."""
     n = _layers_wanted(data, layers)
-    header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, surprise=n > 1)
     dev = pick_device(device)
+    header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, n > 1, dev)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
     if n > 1:
         x = _refined(data, header, m, x, tokens, surprise)

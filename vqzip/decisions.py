@@ -22,6 +22,7 @@ import contextlib
 import numpy as np
 import torch
 
+from .devices import host
 from .temporal import TemporalState
 from .tokenizer import MARGIN
 
@@ -30,7 +31,7 @@ def block_mse(pixels: torch.Tensor, target: torch.Tensor, stride: int) -> np.nda
     """Mean squared error (0-255 units) over each token's stride x stride block, as an (h, w)
     array; pixels and target are (1, 3, H, W) in [-1, 1]."""
     err = ((pixels.float() - target.float()) * 127.5).square().mean(1, keepdim=True)
-    return torch.nn.functional.avg_pool2d(err, stride)[0, 0].double().cpu().numpy()
+    return host(torch.nn.functional.avg_pool2d(err, stride)[0, 0].double())
 
 
 def change_bits(prev: np.ndarray, new: np.ndarray, state: TemporalState) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Where the float networks run: CUDA when present and asked for, else the CPU, and in what precision."""
+"""Where the float networks run: CUDA when present and asked for, else the CPU, and in what precision;
+and where the lossless stage's integers live: on the host (`host`)."""
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 from .errors import InputError
@@ -17,6 +19,19 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for, but CUDA is not available")
     return torch.device(device)
+
+
+def host(x) -> np.ndarray:
+    """The lossless stage's boundary. The range coder and everything that feeds it (entropy.py,
+    refine_entropy.py, temporal.py) work on host numpy arrays; the integer tables, symbols,
+    contexts and token grids that reach it from the networks may sit on any device (a module
+    moved to CUDA takes its tables along). Each of the stage's entry functions passes its
+    arguments through here once, and works on host arrays from then on; callers hand over
+    tensors as they are. A CUDA tensor's .numpy() raises, so a read that skipped this boundary
+    would fail on a GPU alone (tests/test_devices.py stands in for one on the CPU)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def tokenizer_dtype(device: torch.device) -> torch.dtype:

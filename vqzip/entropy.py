@@ -8,6 +8,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from .devices import host
 from .errors import FormatError
 from .exact import ExactPrior
 
@@ -55,7 +56,9 @@ def surprise_bits(freqs: np.ndarray, sym: np.ndarray) -> np.ndarray:
 
 def encode_tokens(prior: ExactPrior, tokens: np.ndarray, surprise: np.ndarray | None = None) -> bytes:
     """(h, w) int tokens -> compressed bytes. `surprise`, an (h, w) int64 array of zeros if
-    given, receives each token's surprise_bits summed over its two sub-symbols."""
+    given, receives each token's surprise_bits summed over its two sub-symbols. `tokens` may be a
+    tensor on any device (devices.host)."""
+    tokens = host(tokens)
     enc = new_encoder()
     lo_bits = prior.cfg.lo_bits
     for ys, xs in _tiles(*tokens.shape):
@@ -87,7 +90,7 @@ def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes, surprise: np.n
             sym = decode_symbols(dec, freqs)
             seen[pos] += surprise_bits(freqs, sym)
             return sym
-        out[ys, xs] = prior.run(ys.stop - ys.start, xs.stop - xs.start, code).numpy()
+        out[ys, xs] = host(prior.run(ys.stop - ys.start, xs.stop - xs.start, code))
         if surprise is not None:
             surprise[ys, xs] = seen.reshape(ys.stop - ys.start, -1)
     return out

@@ -13,6 +13,7 @@ The engine runs the prior's coding schedule group by group with a key/value cach
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from decimal import Decimal, getcontext
@@ -21,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from .devices import host
 from .prior import TokenPrior, group_map, query_ids, window_offsets
 
 # the sparse CSR kernels used here have been stable for years; "beta" refers to the wider API
@@ -124,9 +126,15 @@ class ExactBlock:
 
 
 class ExactPrior:
-    """Integer twin of a trained TokenPrior. `run` codes one token grid group by group."""
+    """Integer twin of a trained TokenPrior. `run` codes one token grid group by group. It computes
+    on `device` (the same integers on CUDA and the host, faster there) and hands its tables and
+    tokens to the coder on the host."""
 
     def __init__(self, model: TokenPrior, device: str | torch.device = "cpu"):
+        # the integer weights are derived from a host copy, so they are the host's integers
+        # wherever the float prior sits (the encoder's search moves it to the GPU)
+        if any(p.device.type != "cpu" for p in model.parameters()):
+            model = copy.deepcopy(model).cpu()
         cfg = model.cfg
         self.device = dev = torch.device(device)
         self.cfg = cfg
@@ -183,7 +191,7 @@ class ExactPrior:
 
     def _probs(self, logits: torch.Tensor) -> np.ndarray:
         top = logits.amax(-1, keepdim=True)
-        return self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)].cpu().numpy()
+        return host(self.prob_exp[(top - logits).clamp(0, self.prob_exp.numel() - 1)])
 
     # -- the two streams ----------------------------------------------------------------------
     def _query_stream(self, x, nb, valid, kb, vb):
@@ -207,7 +215,7 @@ class ExactPrior:
     def _code_group(self, n, pos, code):
         """Both halves of a group's tokens from its query-stream output n."""
         dev = self.device
-        pos_np = pos.cpu().numpy()
+        pos_np = host(pos)
         hi = torch.as_tensor(code("hi", pos_np, self._probs(self.head_hi(n))), dtype=torch.int64, device=dev)
         u = (self.lo_in(n) + self.lo_cond[hi]).clamp_(min=0)
         lo = torch.as_tensor(code("lo", pos_np, self._probs(self.head_lo(u))), dtype=torch.int64, device=dev)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import refine_context as rc
+from .devices import host
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
 from .exact import A, Linear, _shift
 from .refine import Refiner
@@ -46,11 +47,13 @@ class ExactContext:
     def __init__(self, ref: Refiner):
         ctx, cfg = ref.context, ref.cfg
         self.cfg, self.ratio = cfg, cfg.stride_ratio
+        # the integer twin lives on the host, wherever the float model runs
+        p = {k: torch.from_numpy(host(v)) for k, v in ctx.state_dict().items()}
         # the float model divides its integer inputs by powers of two: folded into the first layer
         # (exact), which then reads the integers in the fixed point of every activation (frac A)
-        w1 = ctx.fc1.weight.detach().double() * ctx.scale.double()[None]
-        self.layers = [Linear(w1, ctx.fc1.bias), Linear(ctx.fc2.weight, ctx.fc2.bias), Linear(ctx.out.weight, ctx.out.bias)]
-        self.tables = ref.tables.cpu().numpy()
+        w1 = p["fc1.weight"].double() * torch.from_numpy(host(ctx.scale)).double()[None]
+        self.layers = [Linear(w1, p["fc1.bias"]), Linear(p["fc2.weight"], p["fc2.bias"]), Linear(p["out.weight"], p["out.bias"])]
+        self.tables = host(ref.tables)
         self.n_mu, self.n_ls = self.tables.shape[:2]
         self.ls_offset = -int(np.floor(rc.LOG_SCALE_RANGE[0] * (1 << rc.LS_STEP_BITS)))
 
@@ -195,15 +198,17 @@ class RefineCoder:
         self.levels = ref.cfg.levels
         self.exact = ExactContext(ref) if ref.cfg.entropy == "context" else None
 
-    def encode(self, symbols: np.ndarray, side: Side) -> bytes:
+    def encode(self, symbols, side: Side) -> bytes:
+        """symbols (C, h, w), a tensor on any device or an array -> bytes."""
+        symbols = host(symbols)
         if self.exact:
             return encode_context(self.exact, symbols, side, self.levels)
-        return encode_tables(self.ref.tables[side.rate].cpu().numpy(), self.levels, symbols, contexts_of(self.ref, side))
+        return encode_tables(host(self.ref.tables[side.rate]), self.levels, symbols, contexts_of(self.ref, side))
 
     def decode(self, shape: tuple, side: Side, data: bytes) -> np.ndarray:
         if self.exact:
             return decode_context(self.exact, shape, side, self.levels, data)
-        return decode_tables(self.ref.tables[side.rate].cpu().numpy(), self.levels, contexts_of(self.ref, side), data)
+        return decode_tables(host(self.ref.tables[side.rate]), self.levels, contexts_of(self.ref, side), data)
 
     def code_lengths(self, symbols: torch.Tensor, side: Side) -> torch.Tensor:
         """(C, h, w, 2L+1) float64: each value's code length in the context `symbols` make."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .devices import host
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
 
 _CTX1 = 5             # changes in the previous frame's 3x3 window, capped at 4
@@ -85,7 +86,8 @@ def _walk(prev: np.ndarray, state: TemporalState, code) -> np.ndarray:
 
 
 def encode_predicted(prev: np.ndarray, cur: np.ndarray, state: TemporalState) -> bytes:
-    """The tokens `cur` given the previous frame's `prev` (both (h, w) ints) -> bytes."""
+    """The tokens `cur` given the previous frame's `prev` (both (h, w) ints, on any device) -> bytes."""
+    prev, cur = host(prev), host(cur)
     changed = cur != prev
     black = _checkerboard(*cur.shape)
     xor = (cur ^ prev)[changed].astype(np.int64)
@@ -106,5 +108,5 @@ def encode_predicted(prev: np.ndarray, cur: np.ndarray, state: TemporalState) ->
 def decode_predicted(prev: np.ndarray, data: bytes, state: TemporalState) -> np.ndarray:
     """Inverse of encode_predicted."""
     dec = new_decoder(data)
-    return _walk(prev.astype(np.int64), state,
+    return _walk(host(prev).astype(np.int64), state,
                  lambda step, freqs: decode_symbols(dec, freqs) if len(freqs) else np.zeros(0, np.int64))

@@ -41,7 +41,7 @@ from PIL import Image
 from . import container, media, search
 from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
 from .decisions import Decider
-from .devices import pick_device
+from .devices import host, pick_device
 from .entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError
 from .temporal import TemporalState, decode_predicted, encode_predicted
@@ -129,11 +129,11 @@ def _tokenize(frames: Iterable[np.ndarray], tok, size: tuple[int, int], dev, dec
             with lock:
                 tokens = tok.encode(x)
             if not decoded:
-                yield from ((t, None, None) for t in tokens.cpu().numpy())
+                yield from ((t, None, None) for t in host(tokens))
                 continue
             with lock:
                 pixels = tok.decode(tokens)
-            for i, t in enumerate(tokens.cpu().numpy()):
+            for i, t in enumerate(host(tokens)):
                 yield t, x[i:i + 1], pixels[i:i + 1]
 
 
@@ -184,8 +184,8 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
                 with lock:
                     found = search.find_tokens(tok, m.float_prior.to(dev), target, effort, point.search_lambda)
                     pixels = tok.decode(found) if decider else None
-                tokens = found[0].cpu().numpy()
-            current, state = [(KEY, encode_tokens(m.prior, tokens))], TemporalState(bits)
+                tokens = host(found[0])
+            current, state = [(KEY, encode_tokens(m.exact_prior(dev), tokens))], TemporalState(bits)
             grid, grid_pixels = tokens, pixels
         else:
             current.append((PREDICTED, data))
@@ -336,17 +336,19 @@ def _frames(body: bytes, first: int) -> list[tuple[int, bytes]]:
     return out
 
 
-def decode_tokens_of(p: Parsed, max_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def decode_tokens_of(p: Parsed, max_pixels: int | None = None,
+                     device: torch.device | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, token grid) of every frame that the file holds, in order (the lossless part
-    of decoding)."""
+    of decoding; key frames' exact prior on `device` if it is CUDA, Model.exact_prior)."""
     m = model_for(p.header)
     check_header(p.header, m.tokenizer.stride, max_pixels)
     bits = m.prior.cfg.token_bits
+    prior = m.exact_prior(device)
     for first, frames in p.gops:
         state, prev = TemporalState(bits), None
         for i, (kind, data) in enumerate(frames):
             if kind == KEY:
-                prev = decode_tokens(m.prior, p.header.grid_h, p.header.grid_w, data)
+                prev = decode_tokens(prior, p.header.grid_h, p.header.grid_w, data)
             else:
                 prev = decode_predicted(prev, data, state)
             yield first + i, prev
@@ -364,7 +366,7 @@ def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None
     last = np.full((size[1], size[0], 3), 128, np.uint8)
     due = 0
     with ThreadPoolExecutor(BATCH) as pool:
-        for batch in _batches(_ahead(decode_tokens_of(p, max_pixels)), BATCH):
+        for batch in _batches(_ahead(decode_tokens_of(p, max_pixels, dev)), BATCH):
             x = tok.decode(torch.from_numpy(np.stack([t for _, t in batch])).to(dev))
             imgs = pool.map(lambda j: np.asarray(resized(to_image(x[j:j + 1], w, h), size)), range(len(batch)))
             for (index, _), img in zip(batch, imgs):
