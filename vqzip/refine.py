@@ -60,6 +60,7 @@ class RefineConfig:
     surprise_edges: tuple = (6, 10, 14, 20)     # "tables": base-token code lengths (bits) that split the contexts
     entropy: str = "context"         # the rate model: "context" (learned, refine_context.py) or "tables" (static)
     context_groups: tuple = ()       # "context": first channels of the 2nd, 3rd, ... channel group; () quarters
+    context_passes: int = 4          # "context": spatial passes, 4 (2 x 2 cells) or 2 (a checkerboard)
     context_width: int = 64          # "context": the MLP's width
     base_stride: int = 16            # the base tokenizer's stride (the context model reads its tokens)
 
@@ -75,6 +76,8 @@ class RefineConfig:
             self.context_groups = tuple(sorted({self.channels * i // 4 for i in (1, 2, 3)} - {0}))
         if self.stride not in (8, 16):
             raise ValueError("refinement stride must be 8 or 16")
+        if self.context_passes not in (2, 4):
+            raise ValueError("context_passes must be 2 or 4")
         if self.entropy not in ("context", "tables"):
             raise ValueError(f"unknown refinement entropy model {self.entropy!r}")
         if list(self.context_groups) != sorted(set(self.context_groups)) or not all(0 < g < self.channels for g in self.context_groups):
@@ -211,11 +214,15 @@ class Refiner(nn.Module):
         y = s / self.log_gain[rate].exp()[:, :, None, None]
         return base + self.decoder(y.to(base.dtype), base)
 
-    def forward(self, x, base, rate, tokens, surprise):
+    def forward(self, x, base, rate, tokens, surprise, hard_rate: bool = False):
         """Training: (reconstruction, bits of each symbol (B, C, h, w)). `tokens` and `surprise`
-        (B, hb, wb) are the base layer's tokens and their surprise (refine_context.py)."""
+        (B, hb, wb) are the base layer's tokens and their surprise (refine_context.py). The bits
+        are those of the latent plus uniform noise, the usual differentiable stand-in for
+        rounding, or with `hard_rate` those of the rounded symbols the coder will code (the
+        entropy model trained alone, with no gradient to the encoder to keep smooth)."""
         hard, noisy = self.quant(self.latent(x, base, rate))
-        return self.reconstruct(base, hard, rate), self.bits(noisy, hard.detach().round().long(), rate, tokens, surprise)
+        symbols = hard.detach().round().long()
+        return self.reconstruct(base, hard, rate), self.bits(symbols.float() if hard_rate else noisy, symbols, rate, tokens, surprise)
 
     # -- coding -------------------------------------------------------------------------------
     @torch.inference_mode()

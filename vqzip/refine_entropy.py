@@ -53,18 +53,20 @@ class ExactContext:
         # (exact), which then reads the integers in the fixed point of every activation (frac A)
         w1 = p["fc1.weight"].double() * torch.from_numpy(host(ctx.scale)).double()[None]
         self.layers = [Linear(w1, p["fc1.bias"]), Linear(p["fc2.weight"], p["fc2.bias"]), Linear(p["out.weight"], p["out.bias"])]
+        self.skip = Linear(p["skip.weight"].double() * torch.from_numpy(host(ctx.scale)).double()[None], None)
         self.tables = host(ref.tables)
         self.n_mu, self.n_ls = self.tables.shape[:2]
         self.ls_offset = -int(np.floor(rc.LOG_SCALE_RANGE[0] * (1 << rc.LS_STEP_BITS)))
 
     def indices(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (N, F) int64 -> (mu index, log-scale index), each (N, C) int64."""
-        h = feats << A
+        x = feats << A
+        h = x
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
                 h = h.clamp_(min=0)
-        mu, ls = h.chunk(2, 1)
+        mu, ls = (h + self.skip(x)).chunk(2, 1)  # both in the fixed point of activations: an integer sum
         mu_i = (_shift(mu, A - rc.MU_STEP_BITS) + (self.n_mu >> 1)).clamp_(0, self.n_mu - 1)
         ls_i = (_shift(ls, A - rc.LS_STEP_BITS) + self.ls_offset).clamp_(0, self.n_ls - 1)
         return mu_i, ls_i

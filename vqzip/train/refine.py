@@ -183,7 +183,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         x, b, tokens, surprise = pool.sample(recipe.batch, gen)
         rate = torch.randint(0, len(cfg.rates), (x.shape[0],), generator=gen).to(dev)
         with autocast(dev):
-            y, bits = model(x, b, rate, tokens, surprise)
+            y, bits = model(x, b, rate, tokens, surprise, hard_rate=recipe.freeze_transform)
         ramp = 1.0 if recipe.init else min(1.0, budget.step / RATE_WARMUP_STEPS)  # a trained start needs no ramp
         loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp)
         opt.zero_grad(set_to_none=True)
