@@ -47,12 +47,14 @@ def to_image(x: torch.Tensor, width: int, height: int) -> Image.Image:
 def _open(image) -> tuple[Image.Image, dict]:
     if isinstance(image, Image.Image):
         return media.prepare_image(image)
+    if isinstance(image, (bytes, bytearray)):  # an image file's bytes, e.g. from stdin
+        return media.load_image_bytes(bytes(image))
     return media.load_image(image)
 
 
 def encode_image(image, model: str | None = None, quality: int | None = None, device: str = "auto",
                  bpp: float | None = None, effort: int | None = None, point: Point | None = None) -> bytes:
-    """Compress an image (a path or a PIL image) to .vqz bytes.
+    """Compress an image (a path, a PIL image or an image file's bytes) to .vqz bytes.
 
     `quality` picks an operating point of the zoo (see `vqzip models`); `model` alone encodes with
     that model at full resolution; `bpp` picks the highest quality whose file fits the budget;
