@@ -193,8 +193,30 @@ def _fail(msg: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def _emit(obj, as_json: bool, text: str):
-    typer.echo(json.dumps(obj, indent=2, default=str) if as_json else text)
+def _emit(obj, as_json: bool, text: str, err: bool = False):
+    typer.echo(json.dumps(obj, indent=2, default=str) if as_json else text, err=err)
+
+
+def _piped(inputs: list[Path], output: Optional[Path]) -> bool:
+    """Whether this run reads stdin or writes stdout ("-"); a pipe is one file, never a batch."""
+    from .streams import is_stdio
+    if not any(map(is_stdio, inputs)) and not (output and is_stdio(output)):
+        return False
+    if len(inputs) > 1:
+        raise InputError("- (stdin or stdout) takes one input, not a batch")
+    if is_stdio(inputs[0]) and output is None:
+        raise InputError("reading stdin needs -o (a file, or - for stdout)")
+    if inputs[0].is_dir():
+        raise InputError(f"{inputs[0]}: a folder cannot go through a pipe")
+    return True
+
+
+def _piped_result(r: dict, as_json: bool, text: str):
+    """The summary of a piped run. When stdout carries the file, the summary (and --json's
+    JSON) goes to stderr, so that stdout holds nothing but the file."""
+    from .streams import is_stdio
+    _warn(r)
+    _emit(r, as_json, text, err=is_stdio(r["output"]))
 
 
 def _warn(result: dict):
@@ -278,8 +300,8 @@ def _decoded_suffix(src: Path) -> str:
 
 @app.command()
 def encode(
-    inputs: list[Path] = typer.Argument(..., help="Images, videos, or folders of them."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file, or folder for several inputs. Default: beside the input, .vqz."),
+    inputs: list[Path] = typer.Argument(..., help="Images, videos, or folders of them; - reads one image from stdin (e.g. vqzip encode - -o - < a.png > a.vqz)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file, or folder for several inputs; - writes the .vqz of one image to stdout. Default: beside the input, .vqz."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Operating point (see `vqzip models`)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (full resolution unless -q is given)."),
     bpp: Optional[float] = typer.Option(None, help="Images: size budget in bits per pixel; the best point whose file fits."),
@@ -292,7 +314,7 @@ def encode(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files coded at once in batch mode."),
     backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (on stderr with -o -, so that stdout holds only the file)."),
 ):
     """Compress images and videos to .vqz files.
 
@@ -308,11 +330,16 @@ def encode(
       vqzip encode clip.mp4 -o clip.vqz --gop 32
       vqzip encode footage/ -o packed/ -r --jobs 2 --json
       vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379
+      vqzip encode - -o - -q 3 < photo.png > photo.vqz   [dim]# a pipe: images only; messages go to stderr[/dim]
     """
-    from . import batch, video_io
+    from . import batch, streams, video_io
     opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio,
                 effort=effort)
     try:
+        if _piped(inputs, output):
+            r = streams.encode(inputs[0], output, force=force, model=model, quality=quality, device=device, bpp=bpp,
+                               effort=effort)
+            return _piped_result(r, as_json, f"{r['output']}: {r['file_bytes']} bytes, {r['bpp']:.4f} bpp")
         plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | video_io.VIDEO_INPUT_EXTS, recursive)
         runner = _backend(backend, address, jobs)
         if runner is None and len(plan) == 1 and not inputs[0].is_dir():
@@ -330,8 +357,9 @@ def encode(
 
 @app.command()
 def decode(
-    inputs: list[Path] = typer.Argument(..., help=".vqz files, or folders of them."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder. Images: png, jpg, webp, bmp, tif; videos: mp4, mov, m4v (x264), mkv (FFV1, exact frames), webm (VP9), avi, gif. Default: beside the input, .png or .mp4."),
+    inputs: list[Path] = typer.Argument(..., help=".vqz files, or folders of them; - reads one .vqz image from stdin (e.g. vqzip decode - -o back.png < photo.vqz)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder. Images: png, jpg, webp, bmp, tif; videos: mp4, mov, m4v (x264), mkv (FFV1, exact frames), webm (VP9), avi, gif. - writes one image to stdout, in --format. Default: beside the input, .png or .mp4."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="With -o -: the image format on stdout, png (default), jpg, webp, bmp or tif, e.g. vqzip decode - -o - --format webp < a.vqz > a.webp."),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
@@ -341,7 +369,7 @@ def decode(
     salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse, before any work, files whose image or frame is larger (default 100,000,000). Decoding time grows with the declared size, so a service decoding untrusted files should set its own bound."),
     layers: Optional[int] = typer.Option(None, "--layers", help="Images: decode this many layers (default: all the file has); 1 is the base layer alone, e.g. of a file cut after it."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (on stderr with -o -, so that stdout holds only the file)."),
 ):
     """Decompress .vqz files.
 
@@ -354,9 +382,15 @@ def decode(
       vqzip decode damaged.vqz -o rescued.mp4 --salvage
       vqzip decode untrusted.vqz --max-pixels 4000000
       vqzip decode photo.vqz --layers 1      [dim]# only the base layer of a refined file (-q 2 and up)[/dim]
+      vqzip decode - -o - --format jpg < photo.vqz > photo.jpg   [dim]# a pipe: images only[/dim]
     """
-    from . import batch
+    from . import batch, streams
     try:
+        if _piped(inputs, output):
+            r = streams.decode(inputs[0], output, fmt, force=force, device=device, max_pixels=max_pixels, layers=layers)
+            return _piped_result(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {r['mode']}")
+        if fmt is not None:
+            raise InputError("--format is for -o - (a file's format follows its extension)")
         plan = batch.plan(inputs, output, _decoded_suffix, {".vqz"}, recursive)
         runner = _backend(backend, address, jobs)
         if runner is None and len(plan) == 1 and not inputs[0].is_dir():

@@ -160,17 +160,31 @@ def save_image(img: Image.Image, path, force: bool = False) -> None:
     format stores (see _fit_mode). JPEG is quality 95, WebP lossless. Atomic; refuses to
     overwrite an existing file unless `force`."""
     path = Path(path)
-    ext = path.suffix.lower()
+    atomic_write_bytes(path, image_bytes(img, path.suffix, path), force)
+
+
+def output_suffix(fmt: str) -> str:
+    """`--format` (png, jpg, webp, ...) -> the extension that names it, or an InputError."""
+    ext = "." + fmt.lower().lstrip(".")
     if ext not in _OUTPUT_FORMATS:
-        raise InputError(f"{path}: unsupported output format {ext or '(no extension)'} "
+        raise InputError(f"unknown --format {fmt!r} (use {', '.join(e[1:] for e in _OUTPUT_FORMATS)})")
+    return ext
+
+
+def image_bytes(img: Image.Image, suffix: str, name="-") -> bytes:
+    """`img` as the bytes of a file in the format of `suffix` (.png, .jpg, ...; see save_image);
+    `name` starts the errors."""
+    ext = suffix.lower()
+    if ext not in _OUTPUT_FORMATS:
+        raise InputError(f"{name}: unsupported output format {ext or '(no extension)'} "
                          f"(use {', '.join(_OUTPUT_FORMATS)})")
     fmt, options, modes = _OUTPUT_FORMATS[ext]
     buf = io.BytesIO()
     try:
         _fit_mode(img, modes).save(buf, format=fmt, **options)
     except (OSError, ValueError) as e:  # e.g. larger than the format allows
-        raise InputError(f"{path}: cannot write as {fmt} ({_one_line(e)})") from None
-    atomic_write_bytes(path, buf.getvalue(), force)
+        raise InputError(f"{name}: cannot write as {fmt} ({_one_line(e)})") from None
+    return buf.getvalue()
 
 
 def read_input(path, what: str = "") -> bytes:
