@@ -412,15 +412,28 @@ def decode(
 
 @app.command()
 def info(file: Path = typer.Argument(..., help="A .vqz file."),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         heatmap: Optional[Path] = typer.Option(None, "--heatmap", help="Also write this PNG: the decoded picture under a colour map of the bits spent on each 16x16 block (base tokens and refinement symbols, from the exact models' code lengths), with a legend in bits per pixel, e.g. vqzip info photo.vqz --heatmap bits.png."),
+         frame: Optional[int] = typer.Option(None, "--frame", help="Videos, with --heatmap: the frame to map (default 0), key or predicted, e.g. vqzip info clip.vqz --heatmap f5.png --frame 5."),
+         force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --heatmap file."),
+         device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer, with --heatmap).")):
     """Show what a .vqz file holds: model, sizes, and bits saved by the prior (for a video: frame
     rate, frames, and bits per key and per predicted frame).
 
-    [bold]Example[/bold]: vqzip info photo.vqz --json
+    [bold]Examples[/bold]
+      vqzip info photo.vqz --json
+      vqzip info photo.vqz --heatmap bits.png          [dim]# where the bits go, per 16x16 block[/dim]
+      vqzip info clip.vqz --heatmap f5.png --frame 5   [dim]# one frame of a video[/dim]
     """
     from . import codec, media
     try:
-        d = codec.info(media.read_input(file))
+        if frame is not None and heatmap is None:
+            raise InputError("--frame is for --heatmap")
+        data = media.read_input(file)
+        d = codec.info(data)
+        if heatmap is not None:
+            from . import heatmap as heat
+            d |= heat.write(data, heatmap, frame, force, device)
     except VqzipError as e:
         _fail(str(e))
     lines = [f"{k}: {v}" for k, v in d.items()]

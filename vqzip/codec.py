@@ -239,6 +239,13 @@ def _layers_wanted(data: bytes, layers: int | None) -> int:
 
 def _symbols(data: bytes, header: container.Header, m: Model, surprise: np.ndarray) -> tuple[np.ndarray, int]:
     """The refinement layer's symbols (C, h, w) and rate level."""
+    inputs, rate = refinement_inputs(data, header, m, surprise)
+    return decode_refinement(*inputs), rate
+
+
+def refinement_inputs(data: bytes, header: container.Header, m: Model, surprise: np.ndarray) -> tuple[tuple, int]:
+    """What decode_refinement takes for this file (tables, levels, first-pass contexts, the layer's
+    chunk), and the rate level; `surprise` is the base layer's, from decode_tokens."""
     rate = _refine_rate(header, m)
     chunks = container.layers(data)
     if not chunks:
@@ -246,7 +253,7 @@ def _symbols(data: bytes, header: container.Header, m: Model, surprise: np.ndarr
     if len(chunks) > 1:
         raise FormatError("file is corrupted (more layers than its header declares)")
     ref = m.refiner
-    return decode_refinement(ref.tables[rate].numpy(), ref.cfg.levels, _contexts(m, surprise), chunks[0]), rate
+    return (ref.tables[rate].numpy(), ref.cfg.levels, _contexts(m, surprise), chunks[0]), rate
 
 
 def refinement_of(data: bytes) -> np.ndarray:

@@ -89,3 +89,15 @@ def _decode_pass(dec, tables, levels, s, mask, ctx):
         cx = ctx[c][mask].numpy()
         out = [decode_symbols(dec, tables[cx[part], c]) for part in _chunks(len(cx))]
         s[c][mask] = torch.from_numpy(np.concatenate(out) - levels) if out else s[c][mask]
+
+
+def code_lengths(tables: np.ndarray, levels: int, ctx_first: torch.Tensor, data: bytes) -> np.ndarray:
+    """Each refinement symbol's code length in bits, (C, h, w): -log2(freq / total) in the table of
+    the context it was coded in. It takes decode_refinement's inputs and reads the symbols and the
+    contexts from it and second_pass_contexts, so it follows the coder wherever that goes; a new
+    entropy model for the layer needs only a new version of this function (`vqzip info --heatmap`)."""
+    s = decode_refinement(tables, levels, ctx_first, data)
+    ctx = second_pass_contexts(ctx_first[None], torch.from_numpy(s)[None])[0].numpy()
+    chan = np.arange(s.shape[0])[:, None, None]
+    t = tables.astype(np.float64)
+    return np.log2(t.sum(-1)[ctx, chan]) - np.log2(t[ctx, chan, s + levels])
