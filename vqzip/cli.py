@@ -480,6 +480,8 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     max_frames: int = typer.Option(60, "--max-frames", help="Video files: benchmark at most this many frames."),
     effort: Optional[int] = typer.Option(None, "--effort", "-e", help="Images: vqzip's search effort, 0-9 (default: vqzip encode's)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML report (plots and pictures inlined, opens offline): RD plots, BD-rate tables, the same crop of the first images from every codec at a common bpp, a frame strip per codec for a video; e.g. vqzip bench ../shared/data/kodak --html report.html."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --html report."),
 ):
     """Rate-distortion comparison against classic codecs: bpp, PSNR, MS-SSIM, SSIMULACRA2, BD-rate.
 
@@ -491,19 +493,22 @@ def bench(
       vqzip bench photo.png --codecs jpeg,webp --metrics psnr --json
       vqzip bench ../shared/data/kodak --codecs vqzip --effort 9 --out results/effort9/
       vqzip bench ../shared/data/video/carphone_pristine.mp4 --codecs x264,x265,av1 --max-frames 30 --out results/
+      vqzip bench ../shared/data/kodak --codecs jpeg,avif,vqzip --html report.html   [dim]# open it in a browser[/dim]
     """
     from rich.console import Console
     from . import search
     from .bench.runner import format_bd_table, format_table, run_bench
     from .bench.video import VIDEO_EXTS
+    keep = _report_keeper(html, force)
     videos = [p for p in paths if p.suffix.lower() in VIDEO_EXTS and p.is_file()]
     if videos:
-        return _bench_videos(paths, videos, codecs, metrics, out, as_json, max_frames)
+        return _bench_videos(paths, videos, codecs, metrics, out, as_json, max_frames, html, keep, force)
     try:
         if effort is not None:
             search.check_effort(effort)
         summary = run_bench(paths, [c for c in codecs.split(",") if c], [m for m in metrics.split(",") if m],
-                            out, command="vqzip bench " + " ".join(sys.argv[2:]), effort=effort)
+                            out, command="vqzip bench " + " ".join(sys.argv[2:]), effort=effort, keep=keep)
+        _write_report(html, keep, summary, [], force)
     except (VqzipError, ValueError) as e:
         _fail(str(e))
     if as_json:
@@ -517,7 +522,30 @@ def bench(
 _BENCH_DEFAULT_CODECS = "vqzip,jpeg,webp,avif,av1,jxl"
 
 
-def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, max_frames: int):
+def _report_keeper(html: Optional[Path], force: bool):
+    """The collector of --html's pictures, after refusing an existing report: before the bench's work."""
+    if html is None:
+        return None
+    from . import media
+    from .bench.report import Keeper
+    try:
+        media.refuse_overwrite(html, force)
+    except VqzipError as e:
+        _fail(str(e))
+    return Keeper()
+
+
+def _write_report(html: Optional[Path], keep, images, videos, force: bool) -> None:
+    if html is None:
+        return
+    from . import media
+    from .bench.report import render_html
+    media.atomic_write_bytes(html, render_html(images, videos, keep).encode(), force)
+    typer.echo(f"report: {html}", err=True)
+
+
+def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, max_frames: int, html=None, keep=None,
+                  force: bool = False):
     """`vqzip bench` with video files among PATHS: a video bench per clip, the image bench on the rest."""
     from rich.console import Console
     from .bench.runner import format_bd_table, format_table, run_bench
@@ -532,10 +560,11 @@ def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, 
     command = "vqzip bench " + " ".join(sys.argv[2:])
     many = len(videos) > 1
     try:
-        images = (run_bench(rest, image_codecs, [m for m in metrics.split(",") if m], out, command=command)
+        images = (run_bench(rest, image_codecs, [m for m in metrics.split(",") if m], out, command=command, keep=keep)
                   if rest else None)
         results = [run_video_bench(v, video_codecs, max_frames, (out / v.stem if many else out) if out else None,
-                                   command=command) for v in videos]
+                                   command=command, keep=keep) for v in videos]
+        _write_report(html, keep, images, results, force)
     except (VqzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     if as_json:

@@ -10,16 +10,15 @@ no torch: the codec is imported when pixels are first decoded or an image is sav
 Errors follow Pillow's conventions, with vqzip's one-line message: a file that starts like a .vqz
 but whose header is damaged, or that holds a video, is a PIL.UnidentifiedImageError from
 Image.open (Pillow would otherwise swallow the reason and say only "cannot identify image
-file"); a payload that fails to decode is an OSError from load(); a save that vqzip refuses is a
-ValueError when the options or the image are at fault (an unknown quality, an image over the size
-limit) and an OSError otherwise (e.g. a model that is not installed).
+file"); a payload that fails to decode is an OSError from load(); a save that vqzip refuses (an
+unknown quality or model, an image over the size limit) is a ValueError.
 """
 from __future__ import annotations
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import container
-from .errors import FormatError, InputError, VqzipError
+from .errors import FormatError, VqzipError
 
 FORMAT = "VQZ"
 DECODER = "vqz"
@@ -79,10 +78,8 @@ def _save(im: Image.Image, fp, filename) -> None:
     options = {k: im.encoderinfo[k] for k in SAVE_OPTIONS if im.encoderinfo.get(k) is not None}
     try:
         data = codec.encode_image(im, **options)
-    except InputError as e:
+    except VqzipError as e:  # an option or the image at fault: Pillow's ValueError, as for a bad JPEG quality
         raise ValueError(str(e)) from None
-    except VqzipError as e:
-        raise OSError(str(e)) from None
     fp.write(data)
 
 
