@@ -11,20 +11,6 @@ from conftest import SMALL, macaw, run_cli
 from vqzip import codec, container
 
 
-@pytest.fixture(scope="module")
-def png(tmp_path_factory):
-    p = tmp_path_factory.mktemp("plugin") / "macaw.png"
-    macaw(SMALL).save(p)
-    return p
-
-
-@pytest.fixture(scope="module")
-def vqz(png):
-    out = png.with_suffix(".vqz")
-    run_cli("encode", png, "-q", "3", "-o", out, check=True)
-    return out
-
-
 def test_import_registers_without_torch():
     code = ("import sys, vqzip; from PIL import Image; "
             "print('VQZ' in Image.OPEN, Image.EXTENSION.get('.vqz'), 'torch' in sys.modules)")
@@ -32,28 +18,28 @@ def test_import_registers_without_torch():
     assert out == ["True", "VQZ", "False"]
 
 
-def test_open_reads_the_header_only(vqz):
+def test_open_reads_the_header_only(macaw_vqz):
     code = ("import sys, vqzip; from PIL import Image; im = Image.open(sys.argv[1]); "
             "print(im.format, im.size, im.mode, 'vqzip.codec' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(vqz)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code, str(macaw_vqz)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "VQZ (128, 96) RGB False"  # no pixels decoded, no torch imported
 
 
-def test_load_gives_the_decoded_pixels(vqz):
-    with Image.open(vqz) as im:
+def test_load_gives_the_decoded_pixels(macaw_vqz):
+    with Image.open(macaw_vqz) as im:
         im.load()
         got = np.asarray(im)
-    assert np.array_equal(got, np.asarray(codec.decode(vqz.read_bytes())))
+    assert np.array_equal(got, np.asarray(codec.decode(macaw_vqz.read_bytes())))
 
 
-def test_save_writes_the_cli_bytes(png, vqz, tmp_path):
-    with Image.open(png) as im:
+def test_save_writes_the_cli_bytes(macaw_png, macaw_vqz, tmp_path):
+    with Image.open(macaw_png) as im:
         im.save(tmp_path / "pil.vqz", quality=3)
         im.save(tmp_path / "pil_e0.vqz", quality=3, effort=0)
-    assert (tmp_path / "pil.vqz").read_bytes() == vqz.read_bytes()
-    run_cli("encode", png, "-q", "3", "-e", "0", "-o", tmp_path / "cli_e0.vqz", check=True)
+    assert (tmp_path / "pil.vqz").read_bytes() == macaw_vqz.read_bytes()
+    run_cli("encode", macaw_png, "-q", "3", "-e", "0", "-o", tmp_path / "cli_e0.vqz", check=True)
     assert (tmp_path / "pil_e0.vqz").read_bytes() == (tmp_path / "cli_e0.vqz").read_bytes()
-    assert (tmp_path / "pil_e0.vqz").read_bytes() != vqz.read_bytes()  # the effort was passed on (and recorded)
+    assert (tmp_path / "pil_e0.vqz").read_bytes() != macaw_vqz.read_bytes()  # the effort was passed on (and recorded)
 
 
 def test_modes_come_back_as_the_header_says(tmp_path):
@@ -65,8 +51,8 @@ def test_modes_come_back_as_the_header_says(tmp_path):
         assert im.getpixel((0, 0))[1] == 255
 
 
-def test_errors_are_pillows_with_vqzips_message(vqz, tmp_path):
-    data = vqz.read_bytes()
+def test_errors_are_pillows_with_vqzips_message(macaw_vqz, tmp_path):
+    data = macaw_vqz.read_bytes()
     bad_header = tmp_path / "h.vqz"
     bad_header.write_bytes(data[:12])
     with pytest.raises(UnidentifiedImageError, match="truncated|corrupted"):

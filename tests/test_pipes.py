@@ -8,46 +8,31 @@ import sys
 import pytest
 from PIL import Image
 
-from conftest import SMALL, macaw, run_cli
-
 
 def pipe(*args, data: bytes):
     return subprocess.run([sys.executable, "-m", "vqzip", *map(str, args)], input=data, capture_output=True,
                           env=os.environ)
 
 
-@pytest.fixture(scope="module")
-def png(tmp_path_factory):
-    p = tmp_path_factory.mktemp("pipes") / "macaw.png"
-    macaw(SMALL).save(p)
-    return p
-
-
-@pytest.fixture(scope="module")
-def vqz(png):
-    run_cli("encode", png, "-q", "3", "-o", png.with_suffix(".vqz"), check=True)
-    return png.with_suffix(".vqz")
-
-
-def test_encode_through_pipes_gives_the_file_bytes(png, vqz):
-    r = pipe("encode", "-", "-o", "-", "-q", "3", data=png.read_bytes())
-    assert r.returncode == 0 and r.stdout == vqz.read_bytes()
+def test_encode_through_pipes_gives_the_file_bytes(macaw_png, macaw_vqz):
+    r = pipe("encode", "-", "-o", "-", "-q", "3", data=macaw_png.read_bytes())
+    assert r.returncode == 0 and r.stdout == macaw_vqz.read_bytes()
     assert r.stderr.decode().startswith("-: ")  # the summary, on stderr
-    r = pipe("encode", "-", "-o", "-", "-q", "3", "--json", data=png.read_bytes())
-    assert r.stdout == vqz.read_bytes() and json.loads(r.stderr)["file_bytes"] == len(r.stdout)
+    r = pipe("encode", "-", "-o", "-", "-q", "3", "--json", data=macaw_png.read_bytes())
+    assert r.stdout == macaw_vqz.read_bytes() and json.loads(r.stderr)["file_bytes"] == len(r.stdout)
 
 
-def test_pipe_and_file_mix(png, vqz, tmp_path):
-    assert pipe("encode", png, "-o", "-", "-q", "3", data=b"").stdout == vqz.read_bytes()
-    r = pipe("decode", "-", "-o", tmp_path / "back.png", data=vqz.read_bytes())
+def test_pipe_and_file_mix(macaw_png, macaw_vqz, tmp_path):
+    assert pipe("encode", macaw_png, "-o", "-", "-q", "3", data=b"").stdout == macaw_vqz.read_bytes()
+    r = pipe("decode", "-", "-o", tmp_path / "back.png", data=macaw_vqz.read_bytes())
     assert r.returncode == 0 and Image.open(tmp_path / "back.png").size == (128, 96)
-    r = pipe("decode", "-", "-o", tmp_path / "back.png", data=vqz.read_bytes())
+    r = pipe("decode", "-", "-o", tmp_path / "back.png", data=macaw_vqz.read_bytes())
     assert r.returncode == 1 and "exists" in r.stderr.decode()  # --force, as for any file
 
 
 @pytest.mark.parametrize("fmt,pil", [("png", "PNG"), ("jpg", "JPEG"), ("webp", "WEBP")])
-def test_decode_to_stdout(vqz, fmt, pil):
-    r = pipe("decode", "-", "-o", "-", "--format", fmt, data=vqz.read_bytes())
+def test_decode_to_stdout(macaw_vqz, fmt, pil):
+    r = pipe("decode", "-", "-o", "-", "--format", fmt, data=macaw_vqz.read_bytes())
     assert r.returncode == 0
     im = Image.open(io.BytesIO(r.stdout))
     assert im.format == pil and im.size == (128, 96)
@@ -61,8 +46,8 @@ def test_decode_to_stdout(vqz, fmt, pil):
     (("encode", "-"), b"", "needs -o"),
     (("decode", "x.vqz", "-o", "x.png", "--format", "png"), b"", "--format is for -o -"),
 ])
-def test_bad_input_is_one_line(vqz, args, data, needle):
-    data = {"truncated": vqz.read_bytes()[:40], "whole": vqz.read_bytes()}.get(data, data)
+def test_bad_input_is_one_line(macaw_vqz, args, data, needle):
+    data = {"truncated": macaw_vqz.read_bytes()[:40], "whole": macaw_vqz.read_bytes()}.get(data, data)
     r = pipe(*args, data=data)
     err = r.stderr.decode()
     assert r.returncode == 1 and r.stdout == b""
