@@ -52,3 +52,15 @@ def test_bad_input_is_one_line(macaw_vqz, args, data, needle):
     err = r.stderr.decode()
     assert r.returncode == 1 and r.stdout == b""
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+
+
+def test_refuses_to_write_to_a_terminal(macaw_png):
+    import pty
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "vqzip", "encode", str(macaw_png), "-o", "-"], stdout=slave,
+                           stderr=subprocess.PIPE, env=os.environ)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert r.returncode == 1 and b"terminal" in r.stderr and r.stderr.count(b"\n") == 1

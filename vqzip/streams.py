@@ -34,8 +34,6 @@ def read_stdin() -> bytes:
 
 
 def write_stdout(data: bytes) -> None:
-    if sys.stdout.isatty():  # as gzip and zstd do: binary on a terminal helps nobody
-        raise InputError("refusing to write a binary file to a terminal; redirect stdout (e.g. > out.vqz)")
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
@@ -51,17 +49,19 @@ def _write(dst, data: bytes, force: bool) -> None:
         media.atomic_write_bytes(Path(dst), data, force)
 
 
-def _refuse_existing(dst, force: bool) -> None:
-    """Before stdin is read: the refusal must not cost the user their piped data's work."""
+def _check_output(dst, force: bool) -> None:
+    """Before stdin is read and before any work: refusing afterwards would waste both."""
     if not is_stdio(dst):
         media.refuse_overwrite(dst, force)
+    elif sys.stdout.isatty():  # as gzip and zstd do: binary on a terminal helps nobody
+        raise InputError("refusing to write a binary file to a terminal; redirect stdout (e.g. > out.vqz)")
 
 
 def encode(src, dst, force: bool = False, **kw) -> dict:
     """Encode the image at `src` (a path, or "-" for stdin) to `dst` (a path, or "-" for stdout);
     `kw` as for codec.encode_image. Returns what codec.encode_file returns."""
     from . import codec, video_io
-    _refuse_existing(dst, force)
+    _check_output(dst, force)
     if not is_stdio(src) and video_io.is_video(Path(src)):
         raise InputError(f"{src}: a video cannot be written to stdout; give -o FILE.vqz")
     data = _read(src)
@@ -80,7 +80,7 @@ def decode(src, dst, fmt: str | None = None, force: bool = False, **kw) -> dict:
     if fmt is not None and not is_stdio(dst):
         raise InputError("--format is for -o - (a file's format follows its extension)")
     suffix = media.output_suffix(fmt or "png") if is_stdio(dst) else Path(dst).suffix
-    _refuse_existing(dst, force)
+    _check_output(dst, force)
     data = _read(src)
     if container.kind_of(data[:container.HEADER_PREFIX_BYTES]) == "video":
         raise InputError(f"{src}: a video .vqz cannot be decoded through a pipe; "
