@@ -37,12 +37,13 @@ FRAMES = 4          # frames in a video strip
 THUMB_WIDTH = 200   # a strip's frame, in pixels
 
 
-def _png_uri(img: Image.Image | np.ndarray) -> str:
-    if isinstance(img, np.ndarray):
-        img = Image.fromarray(img)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def _png_uri(img: Image.Image | np.ndarray | bytes) -> str:
+    """A PNG `data:` URI of a picture (or of a PNG file's bytes, as they are)."""
+    if not isinstance(img, bytes):
+        buf = io.BytesIO()
+        (Image.fromarray(img) if isinstance(img, np.ndarray) else img).save(buf, format="PNG", optimize=True)
+        img = buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(img).decode("ascii")
 
 
 def _detailed_box(ref: np.ndarray, side: int) -> tuple[int, int, int, int]:
@@ -161,7 +162,7 @@ def _metrics_caption(p: dict) -> str:
 def _plot(fn, summary: dict) -> str:
     buf = io.BytesIO()
     fn(summary, buf)
-    return f'<img class="plot" alt="rate-distortion plots" src="{_png_uri(Image.open(buf))}">'
+    return f'<img class="plot" alt="rate-distortion plots" src="{_png_uri(buf.getvalue())}">'
 
 
 def _image_section(summary: dict, keep: Keeper | None) -> str:
