@@ -23,6 +23,22 @@ def macaw(box) -> Image.Image:
     return Image.open(KODAK / "kodim23.png").convert("RGB").crop(box)
 
 
+@pytest.fixture(scope="session")
+def macaw_png(tmp_path_factory) -> Path:
+    """The SMALL crop as a PNG file."""
+    p = tmp_path_factory.mktemp("macaw") / "macaw.png"
+    macaw(SMALL).save(p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def macaw_vqz(macaw_png) -> Path:
+    """macaw_png through `vqzip encode -q 3`, beside it."""
+    out = macaw_png.with_suffix(".vqz")
+    run_cli("encode", macaw_png, "-q", "3", "-o", out, check=True)
+    return out
+
+
 def run_cli(*args, check=False, env=None, cwd=None):
     """The real entry point, in a subprocess, as a user would run it."""
     r = subprocess.run([sys.executable, "-m", "vqzip", *map(str, args)], capture_output=True, text=True,

@@ -200,8 +200,30 @@ def _fail(msg: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def _emit(obj, as_json: bool, text: str):
-    typer.echo(json.dumps(obj, indent=2, default=str) if as_json else text)
+def _emit(obj, as_json: bool, text: str, err: bool = False):
+    typer.echo(json.dumps(obj, indent=2, default=str) if as_json else text, err=err)
+
+
+def _piped(inputs: list[Path], output: Optional[Path]) -> bool:
+    """Whether this run reads stdin or writes stdout ("-"); a pipe is one file, never a batch."""
+    from .streams import is_stdio
+    if not any(map(is_stdio, inputs)) and not (output and is_stdio(output)):
+        return False
+    if len(inputs) > 1:
+        raise InputError("- (stdin or stdout) takes one input, not a batch")
+    if is_stdio(inputs[0]) and output is None:
+        raise InputError("reading stdin needs -o (a file, or - for stdout)")
+    if inputs[0].is_dir():
+        raise InputError(f"{inputs[0]}: a folder cannot go through a pipe")
+    return True
+
+
+def _piped_result(r: dict, as_json: bool, text: str):
+    """The summary of a piped run. When stdout carries the file, the summary (and --json's
+    JSON) goes to stderr, so that stdout holds nothing but the file."""
+    from .streams import is_stdio
+    _warn(r)
+    _emit(r, as_json, text, err=is_stdio(r["output"]))
 
 
 def _warn(result: dict):
@@ -285,8 +307,8 @@ def _decoded_suffix(src: Path) -> str:
 
 @app.command()
 def encode(
-    inputs: list[Path] = typer.Argument(..., help="Images, videos, or folders of them."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file, or folder for several inputs. Default: beside the input, .vqz."),
+    inputs: list[Path] = typer.Argument(..., help="Images, videos, or folders of them; - reads one image from stdin (e.g. vqzip encode - -o - < a.png > a.vqz)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file, or folder for several inputs; - writes the .vqz of one image to stdout. Default: beside the input, .vqz."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Operating point (see `vqzip models`)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (full resolution unless -q is given)."),
     bpp: Optional[float] = typer.Option(None, help="Images: size budget in bits per pixel; the best point whose file fits."),
@@ -299,7 +321,7 @@ def encode(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files coded at once in batch mode."),
     backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (on stderr with -o -, so that stdout holds only the file)."),
 ):
     """Compress images and videos to .vqz files.
 
@@ -315,11 +337,16 @@ def encode(
       vqzip encode clip.mp4 -o clip.vqz --gop 32
       vqzip encode footage/ -o packed/ -r --jobs 2 --json
       vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379
+      vqzip encode - -o - -q 3 < photo.png > photo.vqz   [dim]# a pipe: images only; messages go to stderr[/dim]
     """
-    from . import batch, video_io
+    from . import batch, streams, video_io
     opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio,
                 effort=effort)
     try:
+        if _piped(inputs, output):
+            r = streams.encode(inputs[0], output, force=force, model=model, quality=quality, device=device, bpp=bpp,
+                               effort=effort)
+            return _piped_result(r, as_json, f"{r['output']}: {r['file_bytes']} bytes, {r['bpp']:.4f} bpp")
         plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | video_io.VIDEO_INPUT_EXTS, recursive)
         runner = _backend(backend, address, jobs)
         if runner is None and len(plan) == 1 and not inputs[0].is_dir():
@@ -337,8 +364,9 @@ def encode(
 
 @app.command()
 def decode(
-    inputs: list[Path] = typer.Argument(..., help=".vqz files, or folders of them."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder. Images: png, jpg, webp, bmp, tif; videos: mp4, mov, m4v (x264), mkv (FFV1, exact frames), webm (VP9), avi, gif. Default: beside the input, .png or .mp4."),
+    inputs: list[Path] = typer.Argument(..., help=".vqz files, or folders of them; - reads one .vqz image from stdin (e.g. vqzip decode - -o back.png < photo.vqz)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder. Images: png, jpg, webp, bmp, tif; videos: mp4, mov, m4v (x264), mkv (FFV1, exact frames), webm (VP9), avi, gif. - writes one image to stdout, in --format. Default: beside the input, .png or .mp4."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="With -o -: the image format on stdout, png (default), jpg, webp, bmp or tif, e.g. vqzip decode - -o - --format webp < a.vqz > a.webp."),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
@@ -348,7 +376,7 @@ def decode(
     salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),
     max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help="Refuse, before any work, files whose image or frame is larger (default 100,000,000). Decoding time grows with the declared size, so a service decoding untrusted files should set its own bound."),
     layers: Optional[int] = typer.Option(None, "--layers", help="Images: decode this many layers (default: all the file has); 1 is the base layer alone, e.g. of a file cut after it."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (on stderr with -o -, so that stdout holds only the file)."),
 ):
     """Decompress .vqz files.
 
@@ -361,9 +389,15 @@ def decode(
       vqzip decode damaged.vqz -o rescued.mp4 --salvage
       vqzip decode untrusted.vqz --max-pixels 4000000
       vqzip decode photo.vqz --layers 1      [dim]# only the base layer of a refined file (-q 2 and up)[/dim]
+      vqzip decode - -o - --format jpg < photo.vqz > photo.jpg   [dim]# a pipe: images only[/dim]
     """
-    from . import batch
+    from . import batch, streams
     try:
+        if _piped(inputs, output):
+            r = streams.decode(inputs[0], output, fmt, force=force, device=device, max_pixels=max_pixels, layers=layers)
+            return _piped_result(r, as_json, f"{r['output']}: {r['width']}x{r['height']} {r['mode']}")
+        if fmt is not None:
+            raise InputError("--format is for -o - (a file's format follows its extension)")
         plan = batch.plan(inputs, output, _decoded_suffix, {".vqz"}, recursive)
         runner = _backend(backend, address, jobs)
         if runner is None and len(plan) == 1 and not inputs[0].is_dir():
@@ -385,15 +419,28 @@ def decode(
 
 @app.command()
 def info(file: Path = typer.Argument(..., help="A .vqz file."),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         heatmap: Optional[Path] = typer.Option(None, "--heatmap", help="Also write this PNG: the decoded picture under a colour map of the bits spent on each 16x16 block (base tokens and refinement symbols, from the exact models' code lengths), with a legend in bits per pixel, e.g. vqzip info photo.vqz --heatmap bits.png."),
+         frame: Optional[int] = typer.Option(None, "--frame", help="Videos, with --heatmap: the frame to map (default 0), key or predicted, e.g. vqzip info clip.vqz --heatmap f5.png --frame 5."),
+         force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --heatmap file."),
+         device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer, with --heatmap).")):
     """Show what a .vqz file holds: model, sizes, and bits saved by the prior (for a video: frame
     rate, frames, and bits per key and per predicted frame).
 
-    [bold]Example[/bold]: vqzip info photo.vqz --json
+    [bold]Examples[/bold]
+      vqzip info photo.vqz --json
+      vqzip info photo.vqz --heatmap bits.png          [dim]# where the bits go, per 16x16 block[/dim]
+      vqzip info clip.vqz --heatmap f5.png --frame 5   [dim]# one frame of a video[/dim]
     """
     from . import codec, media
     try:
-        d = codec.info(media.read_input(file))
+        if frame is not None and heatmap is None:
+            raise InputError("--frame is for --heatmap")
+        data = media.read_input(file)
+        d = codec.info(data)
+        if heatmap is not None:
+            from . import heatmap as heat
+            d |= heat.write(data, heatmap, frame, force, device)
     except VqzipError as e:
         _fail(str(e))
     lines = [f"{k}: {v}" for k, v in d.items()]
@@ -440,6 +487,8 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     max_frames: int = typer.Option(60, "--max-frames", help="Video files: benchmark at most this many frames."),
     effort: Optional[int] = typer.Option(None, "--effort", "-e", help="Images: vqzip's search effort, 0-9 (default: vqzip encode's)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write one self-contained HTML report (plots and pictures inlined, opens offline): RD plots, BD-rate tables, the same crop of the first images from every codec at a common bpp, a frame strip per codec for a video; e.g. vqzip bench ../shared/data/kodak --html report.html."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --html report."),
 ):
     """Rate-distortion comparison against classic codecs: bpp, PSNR, MS-SSIM, SSIMULACRA2, BD-rate.
 
@@ -451,19 +500,22 @@ def bench(
       vqzip bench photo.png --codecs jpeg,webp --metrics psnr --json
       vqzip bench ../shared/data/kodak --codecs vqzip --effort 9 --out results/effort9/
       vqzip bench ../shared/data/video/carphone_pristine.mp4 --codecs x264,x265,av1 --max-frames 30 --out results/
+      vqzip bench ../shared/data/kodak --codecs jpeg,avif,vqzip --html report.html   [dim]# open it in a browser[/dim]
     """
     from rich.console import Console
     from . import search
     from .bench.runner import format_bd_table, format_table, run_bench
     from .bench.video import VIDEO_EXTS
+    keep = _report_keeper(html, force)
     videos = [p for p in paths if p.suffix.lower() in VIDEO_EXTS and p.is_file()]
     if videos:
-        return _bench_videos(paths, videos, codecs, metrics, out, as_json, max_frames)
+        return _bench_videos(paths, videos, codecs, metrics, out, as_json, max_frames, html, keep, force)
     try:
         if effort is not None:
             search.check_effort(effort)
         summary = run_bench(paths, [c for c in codecs.split(",") if c], [m for m in metrics.split(",") if m],
-                            out, command="vqzip bench " + " ".join(sys.argv[2:]), effort=effort)
+                            out, command="vqzip bench " + " ".join(sys.argv[2:]), effort=effort, keep=keep)
+        _write_report(html, keep, summary, [], force)
     except (VqzipError, ValueError) as e:
         _fail(str(e))
     if as_json:
@@ -477,7 +529,30 @@ def bench(
 _BENCH_DEFAULT_CODECS = "vqzip,jpeg,webp,avif,av1,jxl"
 
 
-def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, max_frames: int):
+def _report_keeper(html: Optional[Path], force: bool):
+    """The collector of --html's pictures, after refusing an existing report: before the bench's work."""
+    if html is None:
+        return None
+    from . import media
+    from .bench.report import Keeper
+    try:
+        media.refuse_overwrite(html, force)
+    except VqzipError as e:
+        _fail(str(e))
+    return Keeper()
+
+
+def _write_report(html: Optional[Path], keep, images, videos, force: bool) -> None:
+    if html is None:
+        return
+    from . import media
+    from .bench.report import render_html
+    media.atomic_write_bytes(html, render_html(images, videos, keep).encode(), force)
+    typer.echo(f"report: {html}", err=True)
+
+
+def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, max_frames: int, html=None, keep=None,
+                  force: bool = False):
     """`vqzip bench` with video files among PATHS: a video bench per clip, the image bench on the rest."""
     from rich.console import Console
     from .bench.runner import format_bd_table, format_table, run_bench
@@ -492,10 +567,11 @@ def _bench_videos(paths, videos, codecs: str, metrics: str, out, as_json: bool, 
     command = "vqzip bench " + " ".join(sys.argv[2:])
     many = len(videos) > 1
     try:
-        images = (run_bench(rest, image_codecs, [m for m in metrics.split(",") if m], out, command=command)
+        images = (run_bench(rest, image_codecs, [m for m in metrics.split(",") if m], out, command=command, keep=keep)
                   if rest else None)
         results = [run_video_bench(v, video_codecs, max_frames, (out / v.stem if many else out) if out else None,
-                                   command=command) for v in videos]
+                                   command=command, keep=keep) for v in videos]
+        _write_report(html, keep, images, results, force)
     except (VqzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     if as_json:

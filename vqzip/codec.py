@@ -47,12 +47,14 @@ def to_image(x: torch.Tensor, width: int, height: int) -> Image.Image:
 def _open(image) -> tuple[Image.Image, dict]:
     if isinstance(image, Image.Image):
         return media.prepare_image(image)
+    if isinstance(image, (bytes, bytearray)):  # an image file's bytes, e.g. from stdin
+        return media.load_image_bytes(bytes(image))
     return media.load_image(image)
 
 
 def encode_image(image, model: str | None = None, quality: int | None = None, device: str = "auto",
                  bpp: float | None = None, effort: int | None = None, point: Point | None = None) -> bytes:
-    """Compress an image (a path or a PIL image) to .vqz bytes.
+    """Compress an image (a path, a PIL image or an image file's bytes) to .vqz bytes.
 
     `quality` picks an operating point of the zoo (see `vqzip models`); `model` alone encodes with
     that model at full resolution; `bpp` picks the highest quality whose file fits the budget;
@@ -251,6 +253,14 @@ def _layers_wanted(data: bytes, layers: int | None) -> int:
 
 def _symbols(data: bytes, header: container.Header, m: Model, tokens: np.ndarray, surprise: np.ndarray):
     """The refinement layer's symbols (C, h, w), its coder and its rate level."""
+    coder, shape, side, chunk = refinement_inputs(data, header, m, tokens, surprise)
+    return coder.decode(shape, side, chunk), coder, side.rate
+
+
+def refinement_inputs(data: bytes, header: container.Header, m: Model, tokens: np.ndarray, surprise: np.ndarray):
+    """What the refinement layer's decoding takes for this file: its coder (the layer that made
+    it), the symbols' shape, the side information (`tokens` and `surprise` from decode_tokens, the
+    rate level) and the layer's chunk."""
     coder, rate = _refine_layer(header, m)
     chunks = container.layers(data)
     if not chunks:
@@ -259,8 +269,7 @@ def _symbols(data: bytes, header: container.Header, m: Model, tokens: np.ndarray
         raise FormatError("file is corrupted (more layers than its header declares)")
     cfg = coder.ref.cfg
     shape = (cfg.channels, header.grid_h * cfg.stride_ratio, header.grid_w * cfg.stride_ratio)
-    side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate)
-    return coder.decode(shape, side, chunks[0]), coder, rate
+    return coder, shape, Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate), chunks[0]
 
 
 def refinement_of(data: bytes) -> np.ndarray:

@@ -54,6 +54,14 @@ def surprise_bits(freqs: np.ndarray, sym: np.ndarray) -> np.ndarray:
     return np.frexp(ratio.astype(np.float64))[1].astype(np.int64) - 1
 
 
+def code_bits(freqs: np.ndarray, sym: np.ndarray) -> np.ndarray:
+    """-log2(freq / total) of each row's coded symbol: what the range coder spends on it, up to
+    its own rounding (constriction rounds each probability to fixed point, and a stream ends on
+    whole 32-bit words)."""
+    f = freqs.astype(np.float64)
+    return np.log2(f.sum(1)) - np.log2(f[np.arange(len(sym)), sym])
+
+
 def encode_tokens(prior: ExactPrior, tokens: np.ndarray, surprise: np.ndarray | None = None) -> bytes:
     """(h, w) int tokens -> compressed bytes. `surprise`, an (h, w) int64 array of zeros if
     given, receives each token's surprise_bits summed over its two sub-symbols. `tokens` may be a
@@ -79,18 +87,33 @@ def encode_tokens(prior: ExactPrior, tokens: np.ndarray, surprise: np.ndarray | 
     return finish(enc)
 
 
-def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes, surprise: np.ndarray | None = None) -> np.ndarray:
-    """Inverse of encode_tokens for an h x w grid (and the same `surprise`)."""
+def decode_tokens(prior: ExactPrior, h: int, w: int, data: bytes, surprise: np.ndarray | None = None,
+                  bits: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of encode_tokens for an h x w grid (and the same `surprise`). `bits`, an (h, w)
+    float array of zeros if given, receives each token's code length (see code_lengths)."""
     dec = new_decoder(data)
     out = np.zeros((h, w), np.int64)
     for ys, xs in _tiles(h, w):
-        seen = np.zeros((ys.stop - ys.start) * (xs.stop - xs.start), np.int64)
+        n = (ys.stop - ys.start) * (xs.stop - xs.start)
+        seen, spent = np.zeros(n, np.int64), np.zeros(n)
 
         def code(part, pos, freqs):
             sym = decode_symbols(dec, freqs)
             seen[pos] += surprise_bits(freqs, sym)
+            if bits is not None:
+                spent[pos] += code_bits(freqs, sym)
             return sym
         out[ys, xs] = host(prior.run(ys.stop - ys.start, xs.stop - xs.start, code))
         if surprise is not None:
             surprise[ys, xs] = seen.reshape(ys.stop - ys.start, -1)
+        if bits is not None:
+            bits[ys, xs] = spent.reshape(ys.stop - ys.start, -1)
     return out
+
+
+def code_lengths(prior: ExactPrior, h: int, w: int, data: bytes,
+                 surprise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded (h, w) token grid and each token's code length in bits, both sub-symbols, read
+    off the exact prior's integer tables as the decoder walks them (`vqzip info --heatmap`)."""
+    bits = np.zeros((h, w))
+    return decode_tokens(prior, h, w, data, surprise, bits), bits

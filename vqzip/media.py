@@ -78,13 +78,17 @@ def load_image(path) -> tuple[Image.Image, dict]:
     path = Path(path)
     if path.suffix.lower() in VIDEO_EXTS and path.is_file():
         raise InputError(f"{path}: is a video, not an image (encode it with vqzip.video.encode_file)")
-    data = read_input(path, ", not an image")
+    return load_image_bytes(read_input(path, ", not an image"), path)
+
+
+def load_image_bytes(data: bytes, name="-") -> tuple[Image.Image, dict]:
+    """load_image() of an image file's bytes (e.g. read from stdin); `name` starts its errors."""
     if not data:
-        raise InputError(f"{path}: empty file")
-    return _decode(io.BytesIO(data), path)
+        raise InputError(f"{name}: empty file")
+    return _decode(io.BytesIO(data), name)
 
 
-def _decode(f, path: Path) -> tuple[Image.Image, dict]:
+def _decode(f, path) -> tuple[Image.Image, dict]:
     try:
         with warnings.catch_warnings():
             # MAX_PIXELS below is the limit that counts; Pillow's lower warning level is noise.
@@ -123,10 +127,19 @@ def restore_mode(img_rgb: Image.Image, info_mode: str, bit_depth: int, alpha: bo
     "I;16", ...) becomes "L", or "I;16" when it was 16-bit grayscale; anything with alpha gets
     an opaque alpha channel ("LA" or "RGBA"). Everything else (RGB, palette, CMYK, 16-bit RGB)
     comes back as 8-bit "RGB", since that is all the codec keeps."""
+    mode = restored_mode(info_mode, bit_depth, alpha)
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(img_rgb.convert("L"), dtype=np.uint16) * 257)
+    return img_rgb.convert(mode)
+
+
+def restored_mode(info_mode: str, bit_depth: int, alpha: bool) -> str:
+    """The mode restore_mode() gives, from the header alone (the Pillow plugin reports it before
+    decoding)."""
     gray = info_mode in _GRAY_MODES
     if gray and bit_depth == 16 and not alpha:
-        return Image.fromarray(np.asarray(img_rgb.convert("L"), dtype=np.uint16) * 257)
-    return img_rgb.convert(("L" if gray else "RGB") + ("A" if alpha else ""))
+        return "I;16"
+    return ("L" if gray else "RGB") + ("A" if alpha else "")
 
 
 def _fit_mode(img: Image.Image, modes: set[str] | None) -> Image.Image:
@@ -147,17 +160,31 @@ def save_image(img: Image.Image, path, force: bool = False) -> None:
     format stores (see _fit_mode). JPEG is quality 95, WebP lossless. Atomic; refuses to
     overwrite an existing file unless `force`."""
     path = Path(path)
-    ext = path.suffix.lower()
+    atomic_write_bytes(path, image_bytes(img, path.suffix, path), force)
+
+
+def output_suffix(fmt: str) -> str:
+    """`--format` (png, jpg, webp, ...) -> the extension that names it, or an InputError."""
+    ext = "." + fmt.lower().lstrip(".")
     if ext not in _OUTPUT_FORMATS:
-        raise InputError(f"{path}: unsupported output format {ext or '(no extension)'} "
+        raise InputError(f"unknown --format {fmt!r} (use {', '.join(e[1:] for e in _OUTPUT_FORMATS)})")
+    return ext
+
+
+def image_bytes(img: Image.Image, suffix: str, name="-") -> bytes:
+    """`img` as the bytes of a file in the format of `suffix` (.png, .jpg, ...; see save_image);
+    `name` starts the errors."""
+    ext = suffix.lower()
+    if ext not in _OUTPUT_FORMATS:
+        raise InputError(f"{name}: unsupported output format {ext or '(no extension)'} "
                          f"(use {', '.join(_OUTPUT_FORMATS)})")
     fmt, options, modes = _OUTPUT_FORMATS[ext]
     buf = io.BytesIO()
     try:
         _fit_mode(img, modes).save(buf, format=fmt, **options)
     except (OSError, ValueError) as e:  # e.g. larger than the format allows
-        raise InputError(f"{path}: cannot write as {fmt} ({_one_line(e)})") from None
-    atomic_write_bytes(path, buf.getvalue(), force)
+        raise InputError(f"{name}: cannot write as {fmt} ({_one_line(e)})") from None
+    return buf.getvalue()
 
 
 def read_input(path, what: str = "") -> bytes:

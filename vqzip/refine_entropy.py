@@ -217,3 +217,10 @@ class RefineCoder:
         if self.exact:
             return context_code_lengths(self.exact, symbols, side)
         return tables_code_lengths(self.ref, symbols, side)
+
+    def symbol_bits(self, shape: tuple, side: Side, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """Decodes the layer, and gives each symbol's code length in bits (C, h, w), -log2(freq /
+        total) in the table it was coded with (`vqzip info --heatmap`)."""
+        symbols = self.decode(shape, side, data)
+        s = torch.from_numpy(symbols)
+        return symbols, self.code_lengths(s, side).gather(-1, (s + self.levels)[..., None])[..., 0].numpy()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .devices import host
-from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
+from .entropy import FAMILY, code_bits, decode_symbols, finish, new_decoder, new_encoder
 
 _CTX1 = 5             # changes in the previous frame's 3x3 window, capped at 4
 _CTX2 = _CTX1 * 5     # ... times changed 4-neighbours from the first pass (0..4)
@@ -105,8 +105,30 @@ def encode_predicted(prev: np.ndarray, cur: np.ndarray, state: TemporalState) ->
     return finish(enc)
 
 
+def _decoding(data: bytes, seen: dict | None = None):
+    """_walk's `code` for a decoder; `seen`, if given, gets each step's (symbols, code lengths in bits)."""
+    dec = new_decoder(data)
+
+    def code(step, freqs):
+        sym = decode_symbols(dec, freqs) if len(freqs) else np.zeros(0, np.int64)
+        if seen is not None:
+            seen[step] = sym, code_bits(freqs, sym)
+        return sym
+    return code
+
+
 def decode_predicted(prev: np.ndarray, data: bytes, state: TemporalState) -> np.ndarray:
     """Inverse of encode_predicted."""
-    dec = new_decoder(data)
-    return _walk(host(prev).astype(np.int64), state,
-                 lambda step, freqs: decode_symbols(dec, freqs) if len(freqs) else np.zeros(0, np.int64))
+    return _walk(host(prev).astype(np.int64), state, _decoding(data))
+
+
+def code_lengths(prev: np.ndarray, data: bytes, state: TemporalState) -> tuple[np.ndarray, np.ndarray]:
+    """decode_predicted, and each position's code length in bits: its change flag, plus its XOR's
+    bits where the flag says it changed (`vqzip info --heatmap --frame N`)."""
+    seen: dict = {}
+    cur = _walk(host(prev).astype(np.int64), state, _decoding(data, seen))
+    black = _checkerboard(*cur.shape)
+    bits, changed = np.zeros(cur.shape), np.zeros(cur.shape, bool)
+    (changed[black], bits[black]), (changed[~black], bits[~black]) = seen["flags1"], seen["flags2"]
+    bits[changed] += seen["xor"][1].reshape(-1, state.bits).sum(1)
+    return cur, bits

@@ -38,11 +38,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, search
+from . import container, media, search, temporal
 from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
 from .decisions import Decider
 from .devices import host, pick_device
-from .entropy import decode_tokens, encode_tokens
+from .entropy import code_lengths, decode_tokens, encode_tokens
 from .errors import FormatError, InputError
 from .temporal import TemporalState, decode_predicted, encode_predicted
 from .zoo import Point, get_model, resolve
@@ -342,16 +342,40 @@ def decode_tokens_of(p: Parsed, max_pixels: int | None = None,
     of decoding; key frames' exact prior on `device` if it is CUDA, Model.exact_prior)."""
     m = model_for(p.header)
     check_header(p.header, m.tokenizer.stride, max_pixels)
-    bits = m.prior.cfg.token_bits
-    prior = m.exact_prior(device)
     for first, frames in p.gops:
-        state, prev = TemporalState(bits), None
-        for i, (kind, data) in enumerate(frames):
-            if kind == KEY:
-                prev = decode_tokens(prior, p.header.grid_h, p.header.grid_w, data)
-            else:
-                prev = decode_predicted(prev, data, state)
-            yield first + i, prev
+        for index, tokens, _ in _gop_tokens(m, p.header, first, frames, prior=m.exact_prior(device)):
+            yield index, tokens
+
+
+def _gop_tokens(m, header: container.Header, first: int, frames: list[tuple[int, bytes]], measured: int = -1,
+                prior=None):
+    """(frame index, token grid, code lengths in bits or None) of one GOP's frames in order: the
+    code lengths (entropy.code_lengths, temporal.code_lengths) of frame `measured` alone. Key
+    frames are decoded by `prior` (default: the host's exact prior)."""
+    prior = prior or m.prior
+    state, prev = TemporalState(m.prior.cfg.token_bits), None
+    for i, (kind, data) in enumerate(frames):
+        bits, measure = None, first + i == measured
+        if kind == KEY:
+            grid = (header.grid_h, header.grid_w)
+            prev, bits = code_lengths(prior, *grid, data) if measure else (decode_tokens(prior, *grid, data), None)
+        else:
+            prev, bits = temporal.code_lengths(prev, data, state) if measure else (decode_predicted(prev, data, state), None)
+        yield first + i, prev, bits
+
+
+def frame_code_lengths(p: Parsed, frame: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Frame `frame`'s token grid, each token's code length in bits, the frame's coded bytes and
+    its type ("key" or "predicted"): the frames before it in its GOP are decoded, not measured."""
+    m = model_for(p.header)
+    check_header(p.header, m.tokenizer.stride)
+    for first, frames in p.gops:
+        if first <= frame < first + len(frames):
+            for index, tokens, bits in _gop_tokens(m, p.header, first, frames[:frame - first + 1], frame):
+                if index == frame:
+                    kind, data = frames[frame - first]
+                    return tokens, bits, len(data), "key" if kind == KEY else "predicted"
+    raise InputError(f"--frame {frame}: the file has frames 0 to {p.frames - 1}")
 
 
 def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None) -> Iterator[np.ndarray]:

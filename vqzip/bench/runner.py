@@ -225,6 +225,7 @@ def run_bench(
     command: str | None = None,
     console: Any = None,
     effort: int | None = None,
+    keep: Any = None,
 ) -> dict:
     """Benchmark ``codecs`` (default: all) on the images under ``paths``.
 
@@ -240,6 +241,8 @@ def run_bench(
         command: command line to record in ``how`` (default: ``sys.argv``).
         console: optional ``rich.console.Console`` for the progress bar.
         effort: vqzip's encoder-side search effort (0-9; default: vqzip's default).
+        keep: optional :class:`vqzip.bench.report.Keeper`, shown every reference and decoded
+            image (for the HTML report's crops); nothing else changes.
 
     Returns:
         The summary dict (what ``summary.json`` holds) plus ``"points"`` (the CSV
@@ -356,6 +359,8 @@ def run_bench(
             w, h = ref.size
             image_meta.append({"path": str(path), "width": w, "height": h})
             ref_arr = np.asarray(ref)
+            if keep is not None:
+                keep.reference(str(path), ref_arr)
             for c in active:
                 if prog is not None:
                     prog.update(task, description=f"{path.name} · {c.name}")
@@ -381,6 +386,8 @@ def run_bench(
                             else:
                                 row[k] = M.METRICS[k](ref_arr, dec_arr)
                         rows.append(row)
+                        if keep is not None:
+                            keep.decoded(str(path), c.name, label, dec_arr)
                     except Exception as e:
                         errors.append({"image": str(path), "codec": c.name, "setting": label,
                                        "error": f"{type(e).__name__}: {e}"})
@@ -485,7 +492,7 @@ def plot_rd(summary: dict, path: str | os.PathLike) -> None:
         ax.set_xlim(left=0)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(str(path))
+    fig.savefig(path if hasattr(path, "write") else str(path), format="png")  # a file object: the HTML report's
 
 
 def _fmt(v: Any, spec: str) -> str:

@@ -280,6 +280,7 @@ def run_video_bench(
     vmaf: bool | None = None,
     command: str | None = None,
     console: Any = None,
+    keep: Any = None,
 ) -> dict:
     """Benchmark video ``codecs`` on the clip at ``path`` (first ``max_frames`` frames).
 
@@ -293,6 +294,8 @@ def run_video_bench(
         vmaf: ``None`` = compute VMAF when available, ``False`` = don't, ``True`` = same as None
             (unavailability is recorded, not raised).
         command: command line for the ``how`` block (default ``sys.argv``).
+        keep: optional :class:`vqzip.bench.report.Keeper`, shown the clip's frames and every
+            point's decoded frames (for the HTML report's frame strips); nothing else changes.
 
     Returns:
         dict with ``clip`` (path, width, height, n_frames, fps, fps_float, duration_s),
@@ -316,6 +319,8 @@ def run_video_bench(
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     frames, fps = read_clip(path, max_frames)
+    if keep is not None:
+        keep.clip(str(path), frames)
     h, w = frames[0].shape[:2]
     n = len(frames)
     duration = n / float(fps)
@@ -393,6 +398,8 @@ def run_video_bench(
                             errors.append({"codec": spec.name, "setting": label,
                                            "error": f"vmaf: {type(e).__name__}: {e}"})
                     pts.append(pt)
+                    if keep is not None:
+                        keep.clip_decoded(str(path), spec.name, label, dec)
                 except Exception as e:
                     errors.append({"codec": spec.name, "setting": label, "error": f"{type(e).__name__}: {e}"})
                 if prog is not None:
@@ -509,7 +516,7 @@ def plot_video_rd(summary: dict, path: str | os.PathLike) -> None:
         ax.set_xlim(left=0)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(str(path))
+    fig.savefig(path if hasattr(path, "write") else str(path), format="png")  # a file object: the HTML report's
 
 
 def format_video_table(summary: dict):
