@@ -6,7 +6,16 @@ payload over the raw index bits, and, at full resolution, codebook use: the shar
 and the empirical entropy of the tokens and of each half (the sub-symbols the coder uses).
 
 usage: python benchmarks/eval_models.py [KODAK_DIR] [--points Q,Q,...] [--no-ssimulacra2]
+       python benchmarks/eval_models.py --from-bench benchmarks/results/kodak_X/points.csv
+
+--from-bench takes bpp, PSNR, MS-SSIM, SSIMULACRA2, the effort and the seconds (encode plus
+decode) of every ladder point from a `vqzip bench` run on Kodak instead of coding the images again
+(the bench runs the same codec and metric code); the base layer's payload / raw bits and the
+codebook use are kept from the last full run, which is right only when the base layer did not
+change (a new refinement layer, a new header).
 """
+import csv
+import re
 import argparse
 import json
 import sys
@@ -33,7 +42,10 @@ def main():
     ap.add_argument("kodak", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared/data/kodak"))
     ap.add_argument("--points", default="")
     ap.add_argument("--no-ssimulacra2", action="store_true")
+    ap.add_argument("--from-bench", type=Path, default=None)
     a = ap.parse_args()
+    if a.from_bench:
+        return from_bench(a.from_bench)
     files = sorted(Path(a.kodak).glob("*.png"))
     want = {int(q) for q in a.points.split(",") if q}
     per_model: dict[str, dict] = defaultdict(lambda: {"points": {}})
@@ -86,6 +98,33 @@ def main():
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"wrote {path}")
         write_card_table(path.parent / "card.md", old, " ".join(sys.argv))
+
+
+def from_bench(points_csv: Path):
+    """metrics.json's ladder rows from a Kodak bench's points.csv (see the module docstring)."""
+    rows = [r for r in csv.DictReader(open(points_csv)) if r["codec"] == "vqzip"]
+    by_q: dict[int, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_q[int(re.match(r"q(\d+) ", r["setting"]).group(1))].append(r)
+    touched = set()
+    for p in zoo.list_points():
+        got = by_q.get(p.quality)
+        if not got:
+            continue
+        path = zoo.get_model(p.model).path / "metrics.json"
+        m = json.loads(path.read_text())
+        mean = lambda k: float(np.mean([float(r[k]) for r in got]))
+        effort = re.search(r"effort (\d+)", got[0]["setting"])
+        old = m["points"].get(p.key, {})
+        m["points"][p.key] = old | {"bpp": mean("bpp"), "psnr": mean("psnr"), "ms_ssim": mean("ms_ssim"),
+                                    "ssimulacra2": mean("ssimulacra2"), "effort": float(effort.group(1)) if effort else 0.0,
+                                    "seconds_per_image": mean("enc_s") + mean("dec_s"), "quality": p.quality}
+        m["measured_on"] = f"Kodak ({len(got)} images)"
+        path.write_text(json.dumps(m, indent=2) + "\n")
+        touched.add(path)
+    for path in touched:
+        write_card_table(path.parent / "card.md", json.loads(path.read_text()), " ".join(sys.argv))
+        print(f"wrote {path}")
 
 
 def write_card_table(card: Path, m: dict, command: str):

@@ -138,7 +138,7 @@ def reseal(body: bytes) -> bytes:
 
 
 def raw_pack(fields: dict, model_id: bytes, mode: bytes, extra: bytes, payload: bytes, *,
-             magic: bytes = container.MAGIC, version: int = container.FORMAT_VERSION,
+             magic: bytes = container.MAGIC, version: int = container.LAYERED_VERSION,
              header_len: int | None = None, seal: bool = True) -> bytes:
     """A .vqz built without any validation. Length fields not given in `fields` are the true ones."""
     f = {"payload_len": len(payload), "model_id_len": len(model_id), "mode_len": len(mode),
@@ -297,7 +297,7 @@ def gen_forged_header(rng, seed: Seed):
     f = dict(seed.fields)
     del f["payload_len"], f["model_id_len"], f["mode_len"], f["extra_len"]
     model_id, mode, extra, payload = seed.model_id, seed.mode, seed.extra, seed.payload
-    magic, version, header_len, lies = container.MAGIC, container.FORMAT_VERSION, None, {}
+    magic, version, header_len, lies = container.MAGIC, container.LAYERED_VERSION, None, {}
     notes = []
     models = list(seed.models.items())
     for _ in range(rng.randint(1, 4)):
@@ -346,7 +346,7 @@ def gen_forged_header(rng, seed: Seed):
         elif op == 14:
             header_len = _length_lie(rng, FIXED.size + len(model_id) + len(mode) + len(extra))
         elif op == 15:
-            version = rng.choice((0, 2, 3, 0xFFFF))
+            version = rng.choice((0, 2, 3, 4, 0xFFFF))  # 3: this layout read as the compact one
             if rng.random() < 0.3:
                 magic = rng.choice((b"VQZ0", b"VQZ2", b"vqz1", b"\0\0\0\0"))
         else:

@@ -9,12 +9,13 @@ chunk's bytes under A and under B, the whole files' bytes, and for a "context" l
 model's estimated bits against the bits the integer model really coded.
 
 usage: python benchmarks/refine_entropy_eval.py A.safetensors B.safetensors [--qualities 2,3,4,5,6]
-       [--images kodim01,...] [--out benchmarks/results/refine_entropy] [KODAK_DIR]
+       [--images kodim01,...] [--shard K/N] [--out benchmarks/results/refine_entropy] [KODAK_DIR]
 """
 import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,22 +25,15 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from vqzip import codec, container, zoo  # noqa: E402
+from vqzip import codec, container  # noqa: E402
 from vqzip.refine_context import logistic_bits  # noqa: E402
-from report import Rows  # noqa: E402
+from report import Rows, shard  # noqa: E402
 
 
 def models_with(refine: Path, into: Path) -> Path:
-    """A models folder like models/ (links), whose refinement layer is `refine`."""
-    src = zoo.models_dir()
-    (into / "points.json").symlink_to(src / "points.json")
-    for name in os.listdir(src):
-        if (src / name / "prior.safetensors").exists():
-            (into / name).mkdir()
-            for f in (src / name).iterdir():
-                if not f.name.startswith("refine"):
-                    (into / name / f.name).symlink_to(f)
-            (into / name / "refine.safetensors").symlink_to(refine.resolve())
+    """A models folder like models/ whose refinement layer is `refine` (models_with_refine.sh)."""
+    subprocess.run(["bash", str(ROOT / "models/recipes/models_with_refine.sh"), str(refine), str(into)],
+                   check=True, stdout=subprocess.DEVNULL)
     return into
 
 
@@ -64,16 +58,17 @@ def main():
     ap.add_argument("--qualities", default="2,3,4,5,6")
     ap.add_argument("--images", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/refine_entropy")
+    ap.add_argument("--shard", default="0/1", help="K/N: this process's share of the images (rows.jsonl is shared)")
     args = ap.parse_args()
     images = sorted(args.kodak.glob("*.png"))
     if args.images:
         images = [p for p in images if p.stem in args.images.split(",")]
+    images = shard(images, args.shard)
     qs = [int(q) for q in args.qualities.split(",")]
     rows = Rows(args.out, key=lambda r: (r["image"], r["quality"]))
     tmp = Path(tempfile.mkdtemp())
     dirs = {}
     for k, p in (("a", args.a), ("b", args.b)):
-        (tmp / k).mkdir()
         dirs[k] = models_with(p, tmp / k)
     for img in images:
         for q in qs:

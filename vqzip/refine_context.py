@@ -44,8 +44,8 @@ from torch import nn
 TOKEN_BITS = 20                  # bits of a base token read as features
 SURPRISE_CLIP = 63               # the surprise (bits) is clipped to this
 # the rounding grid of the coder's tables: means in quarter steps, log-scales in eighths (natural log)
-MU_RANGE, MU_STEP_BITS = 3, 2            # mu in [-3, 3] by 1/4
-LOG_SCALE_RANGE, LS_STEP_BITS = (-4.5, 3.5), 3   # scale 0.011..33 by 1/8 in log
+MU_RANGE, MU_STEP_BITS = 3, 3            # mu in [-3, 3] by 1/8
+LOG_SCALE_RANGE, LS_STEP_BITS = (-4.5, 3.5), 4   # scale 0.011..33 by 1/16 in log
 # features are integers; the float model divides each kind by a power of two (folded into the
 # integer model's first layer), so that its inputs are of order one
 OWN_SHIFT, NEIGHBOUR_SHIFT, SURPRISE_SHIFT = 2, 4, 4

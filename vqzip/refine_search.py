@@ -6,7 +6,8 @@ what a symbol costs and to what the decoder draws from it. Codecs with a transfo
 choosing the quantized values for their rate-distortion cost instead (RDOQ in HEVC, trellis
 quantization in JPEG encoders); here the "transform" is a small network, so the choice is guided
 by its gradient. The objective is the one the layer was trained on (train/refine.py), with the
-exact code lengths of the integer tables the range coder uses:
+exact code lengths of the integer model the range coder uses (in the contexts of the encoder's
+own symbols, read once a tile):
 
     J = MSE + MSSSIM_WEIGHT * (1 - MS-SSIM) + lambda[rate] * bits / pixels      (0-255 units)
 
@@ -86,32 +87,37 @@ def search_tile(coder: RefineCoder, x, base, side: Side, s, core, steps: int) ->
     L = ref.cfg.levels
     curvature = _mse_curvature(ref, rate, pixels)
 
+    # every value's code length in the contexts the encoder's own symbols make, read once a tile:
+    # the integer context model costs tens of milliseconds a window, and the symbols a search
+    # moves shift their neighbours' contexts little, so reading them again for every candidate
+    # (as the static tables once allowed) would multiply the search's time for little
+    lengths = coder.code_lengths(window[0].long().cpu(), side_w).float().to(x.device)[None]
+
     def score(core_symbols: torch.Tensor, need_grad: bool):
-        """J of the window with `core_symbols` in its core, the window's symbols (the graph's input,
-        for the gradient when `need_grad`) and the code lengths (1, C, h, w, 2L+1) of every value
-        in the contexts they make."""
+        """J of the window with `core_symbols` in its core, and the window's symbols (the graph's
+        input, for the gradient when `need_grad`)."""
         sym = window.clone()
         sym[..., cy, cx] = core_symbols
         sym.requires_grad_(need_grad)
         with torch.set_grad_enabled(need_grad):
             y = ref.reconstruct(bw, sym, r).float()[..., loss_px[0], loss_px[1]]
-            lengths = coder.code_lengths(sym.detach()[0].long().cpu(), side_w).float().to(x.device)[None]
             bits = _at(lengths, sym.detach() + L)[..., ry, rx]
             # refine_loss is the training loss over 1000; J is in the search's 0-255 units
             loss = refine_loss(target, y, bits, lams)[0] * 1000
-        return loss, sym, lengths
+        return loss, sym
 
     best = window[..., cy, cx].clone()
-    j_best, sym, lengths = score(best, True)
+    j_best, sym = score(best, True)
     j_start = j_best.item()
     grad = torch.autograd.grad(j_best, [sym])[0][..., cy, cx]
     share = START_SHARE
+    core_lengths = lengths[:, :, cy, cx]
     for step in range(steps):
         last = step == steps - 1
-        cand = best + _moves(best, grad, lengths[:, :, cy, cx], curvature, lam / pixels, share, L)
-        j, sym, lengths_c = score(cand, not last)
+        cand = best + _moves(best, grad, core_lengths, curvature, lam / pixels, share, L)
+        j, sym = score(cand, not last)
         if j.item() < j_best.item():
-            best, j_best, lengths = cand, j, lengths_c
+            best, j_best = cand, j
             share = min(SHARE, share * 2)
             if not last:
                 grad = torch.autograd.grad(j, [sym])[0][..., cy, cx]

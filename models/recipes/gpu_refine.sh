@@ -10,8 +10,9 @@
 #        models/f16-lfq20/prior.safetensors OUT/checks.json); tokenizer 720p frames/s;
 #      - benchmarks/video_fps.py: 720p frames a second, encode and decode, the stages alone, and
 #        the key frame's exact prior on CUDA against the host (time, and equal bytes);
-#   2. vqzip train refine from scratch, the command of ../shared/gpu/refine-h200-4min for 6 minutes
-#      (5,374 steps in 4 minutes there; exported on the device now that freeze_tables follows it);
+#   2. vqzip train refine: the shipped layer (its transform and its learned entropy model) trained on,
+#      jointly, on a new schedule (--init), with the command of ../shared/gpu/refine-h200-4min for 6
+#      minutes (5,374 steps in 4 minutes there; exported on the device now that it can);
 #   3. the new layer through VQZIP_MODELS (models_with_refine.sh): cross_device.py again at q3.
 # Without CUDA the CUDA parts are skipped (the checks say so) and the training runs on the CPU.
 # usage: models/recipes/gpu_refine.sh OUT [SCALE]
@@ -62,7 +63,8 @@ gather
 step "training the refinement layer for $($PY -c "print(6 * $S)") minutes"
 $PY -m vqzip train refine "$DATA" --tokenizer models/f16-lfq20/tokenizer.safetensors \
   --prior models/f16-lfq20/prior.safetensors -o "$OUT" --minutes "$($PY -c "print(6 * $S)")" --device "$DEV" \
-  --batch 32 --crop 256 --fresh 16 --scales 1/2,3/4,1,5/4 > "$RUNS/train.log" 2>&1
+  --batch 32 --crop 256 --fresh 16 --scales 1/2,3/4,1,5/4 --init models/f16-lfq20/refine.safetensors --lr 2e-4 \
+  > "$RUNS/train.log" 2>&1
 echo "train exit $?"; tail -n 2 "$RUNS/train.log"
 if [ -f "$OUT/refine.safetensors" ]; then
   step "the new layer through VQZIP_MODELS"
