@@ -84,13 +84,16 @@ def n_features(cfg, stride_ratio: int, rates: int) -> int:
 
 
 def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, tokens: torch.Tensor,
-                  surprise: torch.Tensor, rate: torch.Tensor, stride_ratio: int, rows: slice | None = None) -> torch.Tensor:
+                  surprise: torch.Tensor, rate: torch.Tensor, stride_ratio: int, rows: slice | None = None,
+                  at: torch.Tensor | None = None) -> torch.Tensor:
     """Integer features (B, F, h', w') of every position, as coding step `step` sees them.
 
     symbols (B, C, h, w) int64, with anything not yet coded free to hold any value (it is masked);
     key (C, h, w) from order_key; tokens and surprise (B, hb, wb) on the base grid, h = hb *
     stride_ratio; rate (B,) int64. `rows` restricts the output to a band of rows (the decoder's
-    memory bound), which reads one row of symbols beyond it on each side."""
+    memory bound), which reads one row of symbols beyond it on each side. `at`, a (h', w) mask
+    of the band, gives only those positions' features, (B, F, n): what the coder needs of a step
+    (its pass's positions), gathered before the features are stacked."""
     B, C, h, w = symbols.shape
     known = symbols * (key < step)
     r0, r1 = (0, h) if rows is None else (rows.start, rows.stop)
@@ -100,18 +103,19 @@ def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, toke
     # neighbour sums by a float64 convolution of small integers: exact in any summation order
     pair = torch.cat([band, band.abs()], 1).double()
     nb = F.conv2d(pair, kernel, padding=1, groups=2 * C).round().long()[:, :, r0 - a0:r1 - a0]
-    own = known[:, :, r0:r1]
+    pick = (lambda t: t[..., at]) if at is not None else (lambda t: t)  # (..., h', w) -> (..., n) or as is
+    own, nb = pick(known[:, :, r0:r1]), pick(nb)
     k = stride_ratio
     hb0, hb1 = r0 // k, -(-r1 // k)
-    up = lambda t: t[:, hb0:hb1].repeat_interleave(k, 1).repeat_interleave(k, 2)[:, r0 - hb0 * k:r1 - hb0 * k, :w]
+    up = lambda t: pick(t[:, hb0:hb1].repeat_interleave(k, 1).repeat_interleave(k, 2)[:, r0 - hb0 * k:r1 - hb0 * k, :w])
     tok = up(tokens)
-    bits = (tok[:, None] >> torch.arange(TOKEN_BITS, device=tok.device)[None, :, None, None]) & 1
+    shape = tok.shape[1:]  # (h', w) or (n,)
+    bits = (tok[:, None] >> torch.arange(TOKEN_BITS, device=tok.device).view(-1, *[1] * len(shape))) & 1
     surp = up(surprise).clamp(0, SURPRISE_CLIP)[:, None]
     yy = torch.arange(r0, r1, device=tok.device)[:, None] % k
     xx = torch.arange(w, device=tok.device)[None, :] % k
-    sub = F.one_hot(yy * k + xx, k * k).permute(2, 0, 1)[None].expand(B, -1, -1, -1)
-    n = r1 - r0
-    onehot = lambda i, size: F.one_hot(i, size)[:, :, None, None].expand(-1, -1, n, w)
+    sub = pick(F.one_hot(yy * k + xx, k * k).movedim(-1, 0))[None].expand(B, *[-1] * (1 + len(shape)))
+    onehot = lambda i, size: F.one_hot(i, size).view(B, size, *[1] * len(shape)).expand(-1, -1, *shape)
     rates = onehot(rate, len(cfg.rates))
     st = onehot(torch.full((B,), step, device=tok.device), n_steps(cfg))
     return torch.cat([own, own.abs(), nb, bits, surp, sub, rates, st], 1)

@@ -89,8 +89,8 @@ class ExactContext:
                 if not pos.any():
                     continue
                 feats = rc.step_features(self.cfg, symbols[None], key, t, side.tokens[None], side.surprise[None],
-                                         rate, self.ratio, rows)[0]
-                mu_i, ls_i = self.indices(feats[:, pos].T)
+                                         rate, self.ratio, rows, at=pos)[0]
+                mu_i, ls_i = self.indices(feats.T)
                 yield rows, pos, chans, self.tables[mu_i[:, chans].numpy(), ls_i[:, chans].numpy()]
 
 
