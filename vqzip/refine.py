@@ -192,8 +192,10 @@ class Refiner(nn.Module):
         self.log_gain = nn.Parameter(-steps.log()[:, None].expand(R, C).clone())
         if cfg.entropy == "context":
             self.context = RefineContext(cfg, cfg.stride_ratio)
-            # the coder's integer tables, indexed by the integer model's rounded (mu, log_scale)
+            # the coder's integer tables, indexed by the integer model's rounded (mu, log_scale);
+            # exported with the weights, but made from the grid alone, so checkpoints leave them out
             self.register_buffer("tables", grid_tables(cfg.levels, TABLE_BITS))
+            self.derived_buffers = ("tables",)
         else:
             self.mu = nn.Parameter(torch.zeros(R, K, C))
             # start where a symbol of 0 costs under a bit, as most of them will be

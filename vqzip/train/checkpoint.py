@@ -13,10 +13,15 @@ from safetensors.torch import save_file, load_file, safe_open
 
 
 def save_checkpoint(path: Path, modules: dict, optimizers: dict, meta: dict):
+    """A module's `derived_buffers` (names of buffers its constructor makes from its config alone,
+    such as the refinement's grid of integer tables) are left out: the same module rebuilds them,
+    and a GPU lease's checkpoint must stay under 16 MiB."""
     tensors = {}
     for name, m in modules.items():
+        skip = set(getattr(m, "derived_buffers", ()))
         for k, v in m.state_dict().items():
-            tensors[f"{name}/{k}"] = v.detach().contiguous().cpu()
+            if k not in skip:
+                tensors[f"{name}/{k}"] = v.detach().contiguous().cpu()
     for name, opt in optimizers.items():
         for pid, st in opt.state_dict()["state"].items():
             for k, v in st.items():
@@ -30,7 +35,9 @@ def load_checkpoint(path: Path, modules: dict, optimizers: dict) -> dict:
     tensors = load_file(str(path))
     for name, m in modules.items():
         pre = f"{name}/"
-        m.load_state_dict({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
+        missing, unexpected = m.load_state_dict({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}, strict=False)
+        if unexpected or set(missing) - set(getattr(m, "derived_buffers", ())):
+            raise InputError(f"{path} does not hold this run's {name} (missing {missing[:3]}, unexpected {unexpected[:3]})")
     for name, opt in optimizers.items():
         sd = opt.state_dict()
         pre = f"opt.{name}/"
