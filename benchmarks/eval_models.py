@@ -114,7 +114,9 @@ def from_bench(points_csv: Path):
         path = zoo.get_model(p.model).path / "metrics.json"
         m = json.loads(path.read_text())
         mean = lambda k: float(np.mean([float(r[k]) for r in got]))
-        effort = re.search(r"effort (\d+)", got[0]["setting"])
+        # the bench labels every point with the effort asked for; a point that is not searched
+        # (q1: no refinement, no search_lambda) records 0 in its files
+        effort = re.search(r"effort (\d+)", got[0]["setting"]) if p.refine is not None or p.search_lambda else None
         old = m["points"].get(p.key, {})
         m["points"][p.key] = old | {"bpp": mean("bpp"), "psnr": mean("psnr"), "ms_ssim": mean("ms_ssim"),
                                     "ssimulacra2": mean("ssimulacra2"), "effort": float(effort.group(1)) if effort else 0.0,
