@@ -51,9 +51,10 @@ class ExactContext:
         p = {k: torch.from_numpy(host(v)) for k, v in ctx.state_dict().items()}
         # the float model divides its integer inputs by powers of two: folded into the first layer
         # (exact), which then reads the integers in the fixed point of every activation (frac A)
-        w1 = p["fc1.weight"].double() * torch.from_numpy(host(ctx.scale)).double()[None]
-        self.layers = [Linear(w1, p["fc1.bias"]), Linear(p["fc2.weight"], p["fc2.bias"]), Linear(p["out.weight"], p["out.bias"])]
-        self.skip = Linear(p["skip.weight"].double() * torch.from_numpy(host(ctx.scale)).double()[None], None)
+        scale = torch.from_numpy(host(ctx.scale)).double()[None]
+        self.layers = [Linear(p["fc1.weight"].double() * scale, p["fc1.bias"]), Linear(p["fc2.weight"], p["fc2.bias"]),
+                       Linear(p["out.weight"], p["out.bias"])]
+        self.skip = Linear(p["skip.weight"].double() * scale, None)
         self.tables = host(ref.tables)
         self.n_mu, self.n_ls = self.tables.shape[:2]
         self.ls_offset = -int(np.floor(rc.LOG_SCALE_RANGE[0] * (1 << rc.LS_STEP_BITS)))
@@ -99,6 +100,14 @@ def _step_symbols(symbols: torch.Tensor, rows: slice, pos: torch.Tensor, chans: 
     return symbols[:, rows][chans][:, pos].T
 
 
+def _set_step(grid: torch.Tensor, rows: slice, pos: torch.Tensor, chans: torch.Tensor, values: torch.Tensor):
+    """The inverse of _step_symbols: writes a step's values (n_pos, n_chans, ...) into grid (C, h, w, ...)."""
+    band = grid[:, rows]  # a view: writing it fills grid
+    sub = band[chans]     # a copy (boolean index): written back whole
+    sub[:, pos] = values.transpose(0, 1)
+    band[chans] = sub
+
+
 def encode_context(coder: ExactContext, symbols: np.ndarray, side: Side, levels: int) -> bytes:
     enc = new_encoder()
     s = torch.as_tensor(symbols, dtype=torch.int64)
@@ -116,11 +125,7 @@ def decode_context(coder: ExactContext, shape: tuple, side: Side, levels: int, d
     for rows, pos, chans, freqs in coder.steps(s, side):
         freqs = freqs.reshape(-1, freqs.shape[-1])
         got = np.concatenate([decode_symbols(dec, freqs[part]) for part in _chunks(len(freqs))]) - levels
-        n_pos, n_ch = int(pos.sum()), int(chans.sum())
-        band = s[:, rows]  # a view: writing it fills s
-        sub = band[chans]
-        sub[:, pos] = torch.from_numpy(got).reshape(n_pos, n_ch).T
-        band[chans] = sub
+        _set_step(s, rows, pos, chans, torch.from_numpy(got).reshape(int(pos.sum()), int(chans.sum())))
     return s.numpy()
 
 
@@ -130,11 +135,7 @@ def context_code_lengths(coder: ExactContext, symbols: torch.Tensor, side: Side)
     out = torch.zeros(*symbols.shape, coder.tables.shape[-1], dtype=torch.float64)
     for rows, pos, chans, freqs in coder.steps(symbols, side):
         t = torch.from_numpy(freqs).double()
-        lengths = -(t / t.sum(-1, keepdim=True)).log2()   # (n_pos, n_chans, 2L+1)
-        band = out[:, rows]
-        sub = band[chans]
-        sub[:, pos] = lengths.transpose(0, 1)
-        band[chans] = sub
+        _set_step(out, rows, pos, chans, -(t / t.sum(-1, keepdim=True)).log2())  # (n_pos, n_chans, 2L+1)
     return out
 
 
