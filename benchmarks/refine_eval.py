@@ -13,7 +13,8 @@ same 24 images, the same metric code):
 - BD-rate against AVIF on PSNR and SSIMULACRA2, where the curves overlap.
 
 usage: python benchmarks/refine_eval.py --points 3/2,7/4,2,5/2,1+r0,5/4+r1 [--shard 0/2]
-       [--refine PATH] [--out benchmarks/results/refine] [KODAK_DIR]
+       [--effort E] [--anchors benchmarks/results/kodak_ctx/points.csv]
+       [--out benchmarks/results/refine] [KODAK_DIR]
 """
 import argparse
 import csv
@@ -46,10 +47,10 @@ def parse_point(spec: str, model: str) -> zoo.Point:
     return zoo.Point(0, model, Fraction(scale), refine=int(rate) if rate else None)
 
 
-def one(path: Path, spec: str, model: str) -> dict:
+def one(path: Path, spec: str, model: str, effort: int | None) -> dict:
     src = Image.open(path).convert("RGB")
     t = time.perf_counter()
-    data = codec.encode_image(src, point=parse_point(spec, model))
+    data = codec.encode_image(src, point=parse_point(spec, model), effort=effort)
     enc_s = time.perf_counter() - t
     t = time.perf_counter()
     out = codec.decode(data)
@@ -61,10 +62,10 @@ def one(path: Path, spec: str, model: str) -> dict:
             "ms_ssim": M.ms_ssim(src, out), "ssimulacra2": M.ssimulacra2(src, out), "enc_s": enc_s, "dec_s": dec_s}
 
 
-def codec_curve(name: str) -> list[dict]:
-    """Per-setting means of a classic codec on Kodak from the committed bench, by bpp."""
+def codec_curve(name: str, bench: Path = KODAK_BENCH) -> list[dict]:
+    """Per-setting means of a classic codec on Kodak from a committed bench, by bpp."""
     by: dict[str, list[dict]] = {}
-    with open(KODAK_BENCH) as f:
+    with open(bench) as f:
         for r in csv.DictReader(f):
             if r["codec"] == name:
                 by.setdefault(r["setting"], []).append(r)
@@ -91,7 +92,7 @@ def bd(anchor: list[dict], test: list[dict], metric: str):
     return val if val is not None else why
 
 
-def summarize(rows: list[dict], images: int) -> dict:
+def summarize(rows: list[dict], images: int, bench: Path = KODAK_BENCH) -> dict:
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["point"], []).append(r)
@@ -104,7 +105,7 @@ def summarize(rows: list[dict], images: int) -> dict:
                      for i in range(len(rs[0]["layer_bytes"]))]
         points.append({"point": spec, "refined": "+r" in spec, "images": len(rs), "layer_bpp": layer_bpp} | mean)
     points.sort(key=lambda p: p["bpp"])
-    jpeg, avif = codec_curve("jpeg"), codec_curve("avif")
+    jpeg, avif = codec_curve("jpeg", bench), codec_curve("avif", bench)
     for p in points:
         p["jpeg_at_equal_bpp"] = {m: at_bpp(jpeg, p["bpp"], m) for m in METRICS}
         p["beats_jpeg"] = {m: (v is not None and p[m] > v) for m, v in p["jpeg_at_equal_bpp"].items()}
@@ -157,14 +158,16 @@ def main():
     ap.add_argument("--model", default=zoo.resolve().model)
     ap.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th image from the K-th")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/refine"))
+    ap.add_argument("--effort", type=int, default=None, help="the encoder's effort (default: the codec's)")
+    ap.add_argument("--anchors", default=str(KODAK_BENCH), help="a `vqzip bench` points.csv with JPEG and AVIF")
     a = ap.parse_args()
     files = sorted(Path(a.kodak).glob("*.png"))
     out = Path(a.out)
     rows = Rows(out, lambda r: (r["image"], r["point"]))
-    for f in shard(files, a.shard):
-        for spec in a.points.split(","):
+    for spec in a.points.split(","):  # point by point, so that a run cut short leaves whole points
+        for f in shard(files, a.shard):
             if (f.name, spec) not in rows.done:
-                rows.add(one(f, spec, a.model))
+                rows.add(one(f, spec, a.model, a.effort))
     m = zoo.get_model(a.model)
     summary = {
         "command": "python benchmarks/refine_eval.py " + " ".join(sys.argv[1:]),
@@ -174,8 +177,8 @@ def main():
         "tokenizer_precision": tokenizer_precision(pick_device()),
         "refine_weights": m.refine_hash.hex() if m.refine_path.exists() else None,
         "images": len(files),
-        "yardsticks": str(KODAK_BENCH.relative_to(ROOT)),
-    } | summarize(rows.all(), len(files))
+        "yardsticks": str(Path(a.anchors).resolve().relative_to(ROOT)),
+    } | summarize(rows.all(), len(files), Path(a.anchors))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "tables.md").write_text(tables(summary))
     print(tables(summary))

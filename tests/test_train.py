@@ -147,3 +147,16 @@ def test_large_weights_are_sharded_under_16_mib(tmp_path):
     save_file({"w": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"), {"config": "{not json"})
     with pytest.raises(InputError, match="unreadable metadata"):
         load_weights(tmp_path / "foreign.safetensors")
+
+
+def test_the_same_weights_export_to_the_same_bytes(tmp_path):
+    """A layer is named in files by its weights hash, so exporting it again must not change it
+    (the safetensors library writes the metadata in a random order; export_weights sorts it)."""
+    import hashlib
+    from vqzip.weights import export_weights, load_weights
+    net = torch.nn.Conv2d(3, 4, 3)
+    meta = {"config": {"b": 2, "a": [1, 2]}, "steps": 7, "device": "cpu", "recipe": {"lr": 1e-3}}
+    digests = {hashlib.sha256(export_weights(tmp_path / f"w{i}.safetensors", net, meta)[0].read_bytes()).digest()
+               for i in range(4)}
+    assert len(digests) == 1
+    assert load_weights(tmp_path / "w0.safetensors")[1] == meta

@@ -195,6 +195,47 @@ def train_refine_cmd(
     typer.echo(" ".join(map(str, files)))
 
 
+@train_app.command("restore")
+def train_restore_cmd(
+    data: Path = typer.Argument(..., help="Folder of images; each subfolder is a set."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: coded pictures, checkpoint, log and refine.safetensors."),
+    model: Optional[str] = typer.Option(None, help="The installed model whose refinement layer gets the filter (default: the ladder's)."),
+    minutes: float = typer.Option(30.0, help="Wall-clock budget of the training (not of making the pictures). A larger budget resumes."),
+    pictures: int = typer.Option(300, help="Training photos coded and decoded at the ladder's refined points."),
+    width: int = typer.Option(32, help="The filter's channels."), blocks: int = typer.Option(2, help="Its residual blocks."),
+    batch: int = typer.Option(8), crop: int = typer.Option(192), lr: float = typer.Option(1e-3),
+    set_weights: str = typer.Option(""), device: str = typer.Option("auto"), seed: int = typer.Option(0),
+):
+    """Train a restoration filter for the decoded pictures of a refinement layer, the layer frozen (resumes from OUT).
+
+    The result is the layer with the filter, a new refine.safetensors: install it as the model's
+    refine.safetensors, keeping the layer before it as refine_vN.safetensors so its files decode.
+
+    [bold]Examples[/bold]
+      vqzip train restore ../shared/data/train -o runs/restore --minutes 30
+      vqzip train restore ../shared/data/train -o runs/restore --pictures 600 --width 48
+    """
+    from .train.restore import RestoreRecipe, train_restore
+    from .zoo import get_model, resolve
+    try:
+        m = get_model(model or resolve().model)
+        m.refiner  # a model without a layer fails here, in one line
+        recipe = RestoreRecipe(minutes=minutes, pictures=pictures, width=width, blocks=blocks, batch=batch,
+                               crop=crop, lr=lr, set_weights=set_weights, seed=seed)
+    except (VqzipError, ValueError) as e:
+        _fail(str(e))
+    with _progress("restoration filter") as bar:
+        task = bar.add_task("", total=1.0, info="")
+        try:
+            files = train_restore(data, m, out, recipe, device, on_log=lambda r, p: (
+                bar.update(task, completed=p, info=f"step {r['step']} gain {r['gain_db']:+.2f} dB"),
+                None if bar.console.is_terminal else print(json.dumps(r), flush=True)),
+                on_picture=lambda i, n: bar.update(task, info=f"coding picture {i}/{n}"))
+        except VqzipError as e:
+            _fail(str(e))
+    typer.echo(" ".join(map(str, files)))
+
+
 def _fail(msg: str, code: int = 1):
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)

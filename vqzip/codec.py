@@ -225,18 +225,30 @@ def decode_tokens_of(data: bytes) -> tuple[container.Header, np.ndarray]:
     return header, tokens
 
 
-def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, layers: int | None = None) -> Image.Image:
+def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, layers: int | None = None,
+           restore: bool = True) -> Image.Image:
     """.vqz bytes -> PIL image with the original's size and mode family. A file declaring more
     than `max_pixels` (default media.MAX_PIXELS) is refused before any work. `layers` (default:
-    all the file has) 1 decodes the base layer alone, e.g. of a file cut after it."""
+    all the file has) 1 decodes the base layer alone, e.g. of a file cut after it. A refinement
+    layer with a restoration filter (restore.py) runs it on the final picture unless `restore` is
+    False (what the filter's trainer learns from, and A/B measurements)."""
     n = _layers_wanted(data, layers)
     dev = pick_device(device)
     header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, n > 1, dev)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
+    ref = None
     if n > 1:
-        x = _refined(data, header, m, x, tokens, surprise)
+        x, ref, rate = _refined(data, header, m, x, tokens, surprise)
     img = resized(to_image(x, w, h), (header.width, header.height))
+    if restore and ref is not None and ref.restorer is not None:
+        img = restored(img, ref.restorer, Fraction(header.scale_num, header.scale_den), rate, dev)
     return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
+
+
+def restored(img: Image.Image, restorer, scale: Fraction, rate: int, dev: torch.device) -> Image.Image:
+    """The decoded picture at the image's size through a refinement layer's restoration filter."""
+    x = restorer.to(dev).restore(to_tensor(img, 1).to(dev), scale, rate)
+    return to_image(x, img.width, img.height)
 
 
 def _layers_wanted(data: bytes, layers: int | None) -> int:
@@ -281,9 +293,10 @@ def refinement_of(data: bytes) -> np.ndarray:
 
 
 def _refined(data: bytes, header: container.Header, m: Model, base: torch.Tensor, tokens: np.ndarray,
-             surprise: np.ndarray) -> torch.Tensor:
+             surprise: np.ndarray):
+    """The refined reconstruction at the coded size, the layer (refine.Refiner) and the rate level."""
     symbols, coder, rate = _symbols(data, header, m, tokens, surprise)
-    return coder.ref.to(base.device).decode(base, torch.from_numpy(symbols), rate)
+    return coder.ref.to(base.device).decode(base, torch.from_numpy(symbols), rate), coder.ref, rate
 
 
 def info(data: bytes) -> dict:

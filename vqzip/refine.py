@@ -31,6 +31,8 @@ RQ-VAE / VAR do:
   - "tables" (the first layer, kept so that its files decode): a logistic per (rate, context,
     channel), the contexts being buckets of the base prior's surprise and of coded neighbours'
     magnitudes, frozen into integer tables (`tables`) at export.
+- A layer may carry a restoration filter (restore.py) that the decoder runs on the final picture,
+  after it is brought back to the image's size.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ from .devices import autocast
 from .quant.scalar import ScalarQuantizer
 from .refine_context import (NEIGHBOUR_BUCKETS, RefineContext, first_pass_contexts, grid_tables, logistic_bits,
                              logistic_tables, second_pass_contexts)
+from .restore import Restorer
 from .tokenizer import TILE, ChannelNorm, ResBlock, tiled
 
 TABLE_BITS = 16  # each integer table sums to about 2^16
@@ -63,6 +66,8 @@ class RefineConfig:
     context_passes: int = 4          # "context": spatial passes, 4 (2 x 2 cells) or 2 (a checkerboard)
     context_width: int = 64          # "context": the MLP's width
     base_stride: int = 16            # the base tokenizer's stride (the context model reads its tokens)
+    restore_width: int = 0           # the restoration filter on the decoded picture (restore.py); 0: none
+    restore_blocks: int = 2          # its residual blocks
 
     def __post_init__(self):
         self.widths, self.rates, self.init_steps = tuple(self.widths), tuple(self.rates), tuple(self.init_steps)
@@ -202,6 +207,8 @@ class Refiner(nn.Module):
             self.log_scale = nn.Parameter(torch.full((R, K, C), -1.0))
             # the coder's integer tables, frozen from mu and log_scale by freeze_tables() before export
             self.register_buffer("tables", torch.ones(R, K, C, self.quant.alphabet, dtype=torch.int32))
+        # trained after the rest, which it leaves as it is (vqzip train restore)
+        self.restorer = Restorer(cfg.restore_width, cfg.restore_blocks, R) if cfg.restore_width else None
 
     @property
     def stride(self) -> int:

@@ -39,8 +39,26 @@ def export_weights(path: Path, module: torch.nn.Module, meta: dict, dtype=torch.
     for name, shard in zip(names, shards):
         tmp = Path(str(name) + ".tmp")
         save_file(shard, str(tmp), metadata=md)
+        _sort_header(tmp)
         os.replace(tmp, name)
     return names
+
+
+def _sort_header(path: Path):
+    """Rewrites a safetensors file's JSON header with its keys sorted. The library writes the
+    metadata in a random order each time, so the same weights exported twice would get two
+    weights hashes (which files use to name their layer); sorted, they get one. Reordering keys
+    keeps the header's length, so the tensors' bytes stay where they are."""
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        text = json.dumps({k: header[k] for k in sorted(header)} | (
+            {"__metadata__": dict(sorted(header["__metadata__"].items()))} if "__metadata__" in header else {}),
+            separators=(",", ":")).encode()
+        if len(text) > n:  # not the compact JSON this was written for: leave the file as it is
+            return
+        f.seek(8)
+        f.write(text + b" " * (n - len(text)))
 
 
 def shard_paths(path: Path) -> list[Path]:

@@ -51,8 +51,17 @@ def load_checkpoint(path: Path, modules: dict, optimizers: dict) -> dict:
     return read_meta(path)
 
 
-def check_resumable(path: Path, config: dict, what: str):
-    if read_meta(path).get("config") != json.loads(json.dumps(config)):
+def check_resumable(path: Path, config: dict, what: str, complete=None):
+    """`complete` (a saved config -> the full config) fills in fields added to a config after the
+    run began, at their defaults, so that such a run still resumes."""
+    saved = read_meta(path).get("config")
+    if complete is not None and isinstance(saved, dict):
+        try:
+            saved = complete(saved)
+        except (TypeError, ValueError):
+            pass  # not this kind of config: the comparison below says so
+    as_json = lambda c: json.loads(json.dumps(c))
+    if as_json(saved) != as_json(config):
         raise InputError(f"{path} was made with another {what} config; use a fresh run folder")
 
 

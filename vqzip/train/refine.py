@@ -159,7 +159,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     ema = EMA(model, recipe.ema)
     meta = {"step": 0, "elapsed": 0.0}
     if ckpt.exists():
-        check_resumable(ckpt, cfg.to_dict(), "refinement")
+        check_resumable(ckpt, cfg.to_dict(), "refinement", lambda saved: RefineConfig(**saved).to_dict())
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
         sampler.rng = np.random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
