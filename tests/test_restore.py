@@ -48,8 +48,8 @@ def test_the_point_conditions_the_filter():
 
 
 def test_cost_per_pixel_counts_every_convolution():
-    # (16 x 32 + 2 x 2 x 32 x 32 + 32 x 12) x 9 / 4 multiply-adds per output pixel
-    assert macs_per_pixel(32, 2, 3) == (16 * 32 + 4 * 32 * 32 + 32 * 12) * 9 // 4
+    # per 4x4 cell: in (48 + 3 rates + 1 scale) x 32, two blocks of two 32 x 32, out 32 x 48; 3x3 each
+    assert macs_per_pixel(32, 2, 3) == (52 * 32 + 4 * 32 * 32 + 32 * 48) * 9 // 16
 
 
 @pytest.mark.parametrize("quality", [2, 5])
