@@ -35,10 +35,13 @@ CHUNK = 1 << 16  # symbols per range-coder call, and positions per band of rows:
 @dataclass
 class Side:
     """What the decoder knows before the refinement layer: the base tokens and their surprise
-    (hb, wb) int64 on the base grid, and the rate level."""
+    (hb, wb) int64 on the base grid, and the rate level. `coded` (h, w) bool, if given, marks the
+    positions whose symbols are coded; the others are zero and cost nothing (the inter layer's
+    skipped blocks, inter.py)."""
     tokens: torch.Tensor
     surprise: torch.Tensor
     rate: int
+    coded: torch.Tensor | None = None
 
 
 class ExactContext:
@@ -87,6 +90,8 @@ class ExactContext:
                 rows = slice(r0, min(h, r0 + band))
                 mine = key[:, rows] == t
                 pos, chans = mine.any(0), mine.any(2).any(1)  # this step's positions in the band, and channels
+                if side.coded is not None:
+                    pos = pos & side.coded[rows]
                 if not pos.any():
                     continue
                 feats = rc.step_features(self.cfg, symbols[None], key, t, side.tokens[None], side.surprise[None],
