@@ -133,8 +133,7 @@ def choose_blocks(coder: RefineCoder, x: torch.Tensor, pred: torch.Tensor, symbo
     if not flags.any() or lam is None:
         return flags
     s = side(tuple(symbols.shape), k, rate, _positions(flags, k))
-    lengths = coder.code_lengths(symbols.cpu(), s)  # zero where not coded
-    bits = pool(lengths.gather(-1, (symbols.cpu() + ref.cfg.levels)[..., None])[..., 0].sum(0))
+    bits = pool(coder.symbol_lengths(symbols.cpu(), s).sum(0))  # zero where not coded
     block = ref.stride * k
     full = ref.decode(pred, symbols, rate)
     return flags & (_sse(x, full, block).double() + lam * bits < _sse(x, pred, block).double())
