@@ -152,3 +152,38 @@ def test_a_missing_inter_layer_is_a_one_line_error(pan_file):
     with pytest.raises(Exception) as e:
         list(video.decode_frames(forged, "cpu"))
     assert "not installed" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_motion_vectors_cut_a_pans_predicted_frames():
+    from vqzip.pixels import to_tensor
+    from vqzip.video_layers import FrameEncoder
+    frames = _pan(4, w=160, h=128, step=3, name="kodim05.png")
+    m = zoo.get_model(POINT.model)
+    point = replace(POINT, scale=Fraction(1))
+    sizes = {}
+    for use in (False, True):
+        enc = FrameEncoder(m, point, torch.device("cpu"), 0)
+        enc.motion = use
+        out = []
+        for i, f in enumerate(frames):
+            x = to_tensor(Image.fromarray(f), 16)
+            d, y = enc.key(x) if i == 0 else enc.predicted(x)
+            enc.accept(y)
+            out.append(len(d))
+        sizes[use] = sum(out[1:])
+    assert sizes[True] < 0.8 * sizes[False], sizes
+
+
+def test_motion_vectors_round_trip_and_compensate_exactly():
+    from vqzip import motion
+    rng = np.random.default_rng(3)
+    mv = torch.from_numpy(rng.integers(-motion.RANGE, motion.RANGE + 1, (5, 7, 2)))
+    np.testing.assert_array_equal(motion.decode_vectors((5, 7), motion.encode_vectors(mv)), mv)
+    assert motion.encode_vectors(torch.zeros(5, 7, 2, dtype=torch.int64)) == b""
+    ref = torch.rand(1, 3, 80, 112)
+    shifted = torch.roll(ref, (2, -3), (2, 3))
+    found = motion.search(shifted, ref)
+    # away from the edges every block finds the shift, and fetching by it is exact
+    assert (found[1:-1, 1:-1] == torch.tensor([-2, 3])).all()
+    pred = motion.compensate(ref, found)
+    assert torch.equal(pred[..., 16:-16, 16:-16], shifted[..., 16:-16, 16:-16])

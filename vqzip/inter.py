@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import motion
 from .entropy import FAMILY, decode_symbols as decode_coded, finish, new_decoder, new_encoder
 from .errors import FormatError
 from .refine_entropy import RefineCoder, Side
@@ -151,36 +152,50 @@ def reconstruct(coder: RefineCoder, pred: torch.Tensor, symbols: torch.Tensor, f
     return torch.where(px, y, pred)
 
 
-def encode(coder: RefineCoder, x: torch.Tensor, pred: torch.Tensor, rate: int, lam: float | None):
-    """Pixels x and the prediction (1, 3, H, W) -> (bytes, decoded frame (1, 3, H, W) in [-1, 1],
-    blocks skipped). `lam` None: only the blocks whose symbols are all zero are skipped. The bytes:
-    the flags' length (varint), the flags, the coded blocks' symbols."""
+def encode(coder: RefineCoder, x: torch.Tensor, ref: torch.Tensor, rate: int, lam: float | None, use_motion: bool = True):
+    """Pixels x and the previous decoded frame (1, 3, H, W) -> (bytes, decoded frame (1, 3, H, W)
+    in [-1, 1], blocks skipped). `lam` None: only the blocks whose symbols are all zero are
+    skipped; `use_motion` False: zero motion. The bytes: the motion vectors' length (varint) and the
+    vectors (motion.py), the flags' length and the flags, the coded blocks' symbols."""
     k = coder.ref.cfg.stride_ratio
+    mv = motion.search(x, ref) if use_motion else torch.zeros(-(-x.shape[-2] // motion.BLOCK), -(-x.shape[-1] // motion.BLOCK), 2, dtype=torch.int64)
+    pred = motion.compensate(ref, mv)
+    mv_bytes = motion.encode_vectors(mv)
     symbols = coder.ref.encode(x, pred, rate)
     flags = choose_blocks(coder, x, pred, symbols, rate, lam)
     coded = _positions(flags, k)
     symbols = symbols * coded.to(symbols.device)
     flag_bytes = encode_flags(flags.numpy())
-    data = _varint(len(flag_bytes)) + flag_bytes
+    data = _varint(len(mv_bytes)) + mv_bytes + _varint(len(flag_bytes)) + flag_bytes
     if flags.any():
         data += coder.encode(symbols, side(tuple(symbols.shape), k, rate, coded))
     return data, reconstruct(coder, pred, symbols, flags, rate), int((~flags).sum())
 
 
-def decode_symbols(coder: RefineCoder, shape: tuple, rate: int, data: bytes) -> tuple[torch.Tensor, torch.Tensor]:
-    """The lossless half: bytes -> (symbols (C, h, w), block flags). It reads no pixels, so it can
-    run ahead of the frames' reconstruction."""
-    k = coder.ref.cfg.stride_ratio
-    n, at = _read_varint(data)
+def _part(data: bytes, at: int) -> tuple[bytes, int]:
+    n, used = _read_varint(data[at:])
+    at += used
     if at + n > len(data):
-        raise FormatError("file is corrupted (inter frame's flags run past it)")
-    flags = torch.from_numpy(decode_flags((-(-shape[1] // k), -(-shape[2] // k)), data[at:at + n]))
+        raise FormatError("file is corrupted (an inter frame's part runs past it)")
+    return data[at:at + n], at + n
+
+
+def decode_symbols(coder: RefineCoder, shape: tuple, rate: int, data: bytes):
+    """The lossless half: bytes -> (symbols (C, h, w), block flags, motion vectors). It reads no
+    pixels, so it can run ahead of the frames' reconstruction."""
+    k = coder.ref.cfg.stride_ratio
+    blocks = (-(-shape[1] // k), -(-shape[2] // k))
+    mv_bytes, at = _part(data, 0)
+    mv = motion.decode_vectors(blocks, mv_bytes)
+    flag_bytes, at = _part(data, at)
+    flags = torch.from_numpy(decode_flags(blocks, flag_bytes))
     if not flags.any():
-        return torch.zeros(shape, dtype=torch.int64), flags
+        return torch.zeros(shape, dtype=torch.int64), flags, mv
     coded = _positions(flags, k)[:shape[1], :shape[2]]
-    return torch.from_numpy(coder.decode(shape, side(shape, k, rate, coded), data[at + n:])), flags
+    return torch.from_numpy(coder.decode(shape, side(shape, k, rate, coded), data[at:])), flags, mv
 
 
-def decode(coder: RefineCoder, pred: torch.Tensor, coded: tuple[torch.Tensor, torch.Tensor], rate: int) -> torch.Tensor:
-    symbols, flags = coded
-    return reconstruct(coder, pred, symbols, flags, rate)
+def decode(coder: RefineCoder, ref: torch.Tensor, coded: tuple, rate: int) -> torch.Tensor:
+    """The decoded frame from the previous one and what decode_symbols gave."""
+    symbols, flags, mv = coded
+    return reconstruct(coder, motion.compensate(ref, mv), symbols, flags, rate)

@@ -8,8 +8,8 @@ or x3/4) plus the refinement layer, which is where the bits pay most; videos fol
 - a key frame (type RKEY) is coded as a refined image is: base tokens (exact prior), then the
   refinement symbols at the point's rate (layered.py). Its bytes: the base part's length (u32),
   the base part, the refinement layer.
-- a predicted frame (type INTER) is the inter layer's symbols against the previous decoded frame
-  (zero motion), with skipped blocks.
+- a predicted frame (type INTER) is the inter layer's symbols against the previous decoded frame,
+  moved by a vector per 16 x 16 block (motion.py), with skipped blocks.
 
 Every frame is decoded at the coded size (the point's scale, sides padded to the base stride),
 rounded to 8 bits, and that is both the output (resized to the video's size) and the next frame's
@@ -67,6 +67,7 @@ class FrameEncoder:
         if not (0 <= self.rate < len(self.key_coder.ref.cfg.rates) and 0 <= self.inter_rate < len(rates)):
             raise ValueError(f"point {point} names a rate level the layers do not have")
         self.lam = rates[self.inter_rate] if point.lam is None else point.lam
+        self.motion = True  # False: predicted frames with zero motion (the tests' comparison)
         self.reference: torch.Tensor | None = None
         self.skipped = 0
 
@@ -79,7 +80,7 @@ class FrameEncoder:
 
     @torch.inference_mode()
     def predicted(self, x: torch.Tensor) -> tuple[bytes, torch.Tensor]:
-        data, y, skipped = inter.encode(self.inter_coder, x, self.reference, self.inter_rate, self.lam)
+        data, y, skipped = inter.encode(self.inter_coder, x, self.reference, self.inter_rate, self.lam, self.motion)
         self.skipped += skipped
         return data, inter.to_reference(y)
 

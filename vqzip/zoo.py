@@ -186,13 +186,16 @@ class Point:
 
 
 def list_points(kind: str = "image") -> list[Point]:
-    """The quality ladder of images, or of videos (kind "video"): points.json's "video" list,
-    whose points also carry the lambda of the keep-or-change decisions; without one, the images'."""
+    """The quality ladder of images, or of videos (kind "video"): points.json's "video" list, whose
+    points are refined (key frames on the image ladder's refinement, an inter layer for the rest,
+    video_layers.py) and carry the lambda of the skip decisions; without one, the images'. Kind
+    "video_tokens" is the earlier video ladder (format 2: base tokens at x3/2-x2, the
+    keep-or-change decisions' lambda), kept for comparisons and the base-token path's tests."""
     f = models_dir() / "points.json"
     if not f.exists():
         return [Point(i + 1, m, Fraction(1)) for i, m in enumerate(list_models())]
     spec = json.loads(f.read_text())
-    rows = spec.get("video", spec["points"]) if kind == "video" else spec["points"]
+    rows = spec.get(kind, spec["points"]) if kind in ("video", "video_tokens") else spec["points"]
     return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
                   p.get("refine"), p.get("inter")) for p in rows]
 
@@ -206,11 +209,15 @@ def default_quality() -> int:
 
 def resolve(model: str | None = None, quality: int | None = None, kind: str = "image") -> Point:
     """The operating point for `-q`/`--model`: a model alone means full resolution (for a video,
-    with the default video point's decisions)."""
+    the default video point's scale and layers, or with base tokens alone its decisions)."""
     if model is not None and quality is None:
         get_model(model)
-        lam = next((p.lam for p in list_points(kind) if p.quality == default_quality()), None)
-        return Point(0, model, Fraction(1), lam)
+        default = next((p for p in list_points(kind) if p.quality == default_quality()), None)
+        if kind == "video" and default is not None and default.refine is not None:
+            # a refined video point is a scale and two rate levels of that model's layers: the
+            # default one, with this model
+            return Point(0, model, default.scale, default.lam, None, default.refine, default.inter)
+        return Point(0, model, Fraction(1), default.lam if default else None)
     q = default_quality() if quality is None else quality
     for p in list_points(kind):
         if p.quality == q and (model is None or p.model == model):
