@@ -27,13 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from . import motion
-from .entropy import FAMILY, decode_symbols as decode_coded, finish, new_decoder, new_encoder
+from .block_flags import decode_flags, encode_flags
 from .errors import FormatError
+from .varint import read_varint as _read_varint, varint as _varint
 from .refine_entropy import RefineCoder, Side
-
-
-FLAG_STEP = 24          # an adaptive flag count grows by this per flag coded ...
-FLAG_LIMIT = 1 << 12    # ... and is halved past this: it follows the frame's mix of skipped and coded blocks
 
 
 def side(shape: tuple, ratio: int, rate: int, coded: torch.Tensor | None = None) -> Side:
@@ -52,66 +49,6 @@ def to_reference(y: torch.Tensor) -> torch.Tensor:
 def _positions(flags: torch.Tensor, k: int) -> torch.Tensor:
     """Block flags (bh, bw) -> the flags of the refinement positions (bh * k, bw * k)."""
     return flags.repeat_interleave(k, 0).repeat_interleave(k, 1)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _read_varint(data: bytes) -> tuple[int, int]:
-    n = shift = 0
-    for i, b in enumerate(data[:4]):
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i + 1
-    raise FormatError("file is corrupted (bad inter frame)")
-
-
-def _flag_models(flags_shape: tuple):
-    """Coding order and adaptive counts of the block flags: row by row, each flag's context its
-    left and upper neighbours (4 contexts), integer counts, so both sides agree exactly."""
-    counts = np.ones((4, 2), np.int64) * FLAG_STEP
-    bh, bw = flags_shape
-    for y in range(bh):
-        for x in range(bw):
-            yield y, x, counts
-
-
-def _flag_context(flags: np.ndarray, y: int, x: int) -> int:
-    return int(x > 0 and flags[y, x - 1]) + 2 * int(y > 0 and flags[y - 1, x])
-
-
-def _adapt(counts: np.ndarray, ctx: int, f: int):
-    counts[ctx, f] += FLAG_STEP
-    if counts[ctx].sum() > FLAG_LIMIT:
-        counts[ctx] = (counts[ctx] + 1) >> 1
-
-
-def encode_flags(flags: np.ndarray) -> bytes:
-    """Block flags (bh, bw) bool (True: coded) -> bytes."""
-    enc = new_encoder()
-    for y, x, counts in _flag_models(flags.shape):
-        ctx, f = _flag_context(flags, y, x), int(flags[y, x])
-        enc.encode(np.array([f], np.int32), FAMILY, counts[ctx][None].astype(np.float64))
-        _adapt(counts, ctx, f)
-    return finish(enc)
-
-
-def decode_flags(shape: tuple, data: bytes) -> np.ndarray:
-    dec = new_decoder(data)
-    flags = np.zeros(shape, bool)
-    for y, x, counts in _flag_models(shape):
-        ctx = _flag_context(flags, y, x)
-        f = int(decode_coded(dec, counts[ctx][None])[0])
-        flags[y, x] = f
-        _adapt(counts, ctx, f)
-    return flags
 
 
 def _sse(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:

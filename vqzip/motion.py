@@ -6,8 +6,8 @@ pixels away leaves a residual far cheaper to code. So the encoder searches a vec
 (`search`, encoder-side only: any choice decodes), and the prediction is the previous frame with
 each block fetched from where its vector points (`compensate`): an integer gather, clamped at the
 edges, exact on every machine. The vectors are sent with their own exact model (`encode_vectors`):
-each component as its difference from the left neighbour's (the upper one's in the first
-column), under adaptive integer counts; a frame without motion sends none (an empty field).
+which blocks moved, then each moved block's vector against the previous one's, under adaptive
+integer counts; a frame without motion sends none (an empty field).
 """
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .block_flags import decode_flags, encode_flags
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
 from .errors import FormatError
+from .varint import read_varint as _read_varint, varint as _varint
 
 BLOCK = 16       # pixels: a base token's area, the skip flags' block too
 RANGE = 7        # vectors are -RANGE..RANGE pixels in each direction
 COARSE = 3       # the search's first stage: every 2 pixels up to 2 * COARSE, on a half-size frame
-ZERO_BIAS = 0.004  # a vector must lower the block's mean absolute error by this (in [-1, 1] units, about half a level) to beat zero motion
+ZERO_BIAS = 0.008  # a vector must lower the block's mean absolute error by this (in [-1, 1] units, about a level) to beat zero motion: at 0.004, vtest's noise drew 40-50 vectors a frame and its moved blocks cost a third more
 STEP, LIMIT = 24, 1 << 12   # adaptive counts, as the skip flags'
 
 
@@ -72,29 +74,31 @@ def search(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _order(shape: tuple):
-    """Blocks in coding order, with the neighbour each one's vector is predicted from."""
-    bh, bw = shape
-    for y in range(bh):
-        for x in range(bw):
-            yield y, x, (y, x - 1) if x else (y - 1, x) if y else None
+def _counts() -> np.ndarray:
+    counts = np.full((2, 4 * RANGE + 1), 1, np.int64)
+    counts[:, 2 * RANGE] = STEP  # a moved block often moves as the one before it did
+    return counts
 
 
 def encode_vectors(mv: torch.Tensor) -> bytes:
-    """(bh, bw, 2) vectors -> bytes; b"" when there is no motion at all."""
+    """(bh, bw, 2) vectors -> bytes; b"" when there is no motion at all. First which blocks moved
+    (block_flags.py), then each moved block's vector as its difference from the previous moved
+    block's in raster order (a walker's or a pan's blocks move alike), under adaptive counts. The
+    moved flags' length comes first (varint)."""
     if not mv.any():
         return b""
     v = mv.numpy()
-    counts = np.full((2, 4 * RANGE + 1), 1, np.int64)
-    counts[:, 2 * RANGE] = STEP
+    moved = (v != 0).any(-1)
+    flags = encode_flags(moved)
+    counts, last = _counts(), np.zeros(2, np.int64)
     enc = new_encoder()
-    for y, x, nb in _order(v.shape[:2]):
-        pred = v[nb] if nb else np.zeros(2, np.int64)
+    for y, x in zip(*np.nonzero(moved)):
         for c in range(2):
-            d = int(v[y, x, c] - pred[c]) + 2 * RANGE
+            d = int(v[y, x, c] - last[c]) + 2 * RANGE
             enc.encode(np.array([d], np.int32), FAMILY, counts[c][None].astype(np.float64))
             _adapt(counts[c], d)
-    return finish(enc)
+        last = v[y, x]
+    return _varint(len(flags)) + flags + finish(enc)
 
 
 def decode_vectors(shape: tuple, data: bytes) -> torch.Tensor:
@@ -102,17 +106,20 @@ def decode_vectors(shape: tuple, data: bytes) -> torch.Tensor:
     v = np.zeros((*shape, 2), np.int64)
     if not data:
         return torch.from_numpy(v)
-    counts = np.full((2, 4 * RANGE + 1), 1, np.int64)
-    counts[:, 2 * RANGE] = STEP
-    dec = new_decoder(data)
-    for y, x, nb in _order(shape):
-        pred = v[nb] if nb else np.zeros(2, np.int64)
+    n, at = _read_varint(data)
+    if at + n > len(data):
+        raise FormatError("file is corrupted (motion flags run past their frame)")
+    moved = decode_flags(shape, data[at:at + n])
+    counts, last = _counts(), np.zeros(2, np.int64)
+    dec = new_decoder(data[at + n:])
+    for y, x in zip(*np.nonzero(moved)):
         for c in range(2):
             d = int(decode_symbols(dec, counts[c][None])[0])
             _adapt(counts[c], d)
-            v[y, x, c] = pred[c] + d - 2 * RANGE
+            v[y, x, c] = last[c] + d - 2 * RANGE
             if abs(v[y, x, c]) > RANGE:
                 raise FormatError("file is corrupted (a motion vector out of range)")
+        last = v[y, x]
     return torch.from_numpy(v)
 
 
