@@ -1,6 +1,11 @@
-"""Export the EMA of a refinement run's checkpoint as shipped weights (while the run goes on)."""
+"""Export the EMA of a refinement run's checkpoint as shipped weights, while the run goes on or
+after it was stopped early (how inter_v1 was made: the run's budget outlasted the time there was).
+
+usage: python benchmarks/export_refine_ckpt.py RUN/refine_ckpt.safetensors OUT.safetensors"""
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip.refine import RefineConfig, Refiner
 from vqzip.train.checkpoint import load_checkpoint, read_meta
 from vqzip.weights import export_weights
