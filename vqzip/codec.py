@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, search
+from . import container, media, search, video  # video does not import the codec: no circle
 from .devices import host, pick_device
 from .entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError, ModelError
@@ -236,7 +236,6 @@ def info(data: bytes) -> dict:
     """What `vqzip info` shows: the header, sizes and how much the prior saved."""
     header, payload = container.unpack(data)
     if header.kind == "video":
-        from . import video  # video imports this module
         return video.info(data)
     out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
     out["bpp"] = len(data) * 8 / (header.width * header.height)

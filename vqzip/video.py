@@ -1,4 +1,11 @@
-"""Video: frames -> tokens -> groups of pictures (GOPs) -> one .vqz file, and back.
+"""Video: frames -> groups of pictures (GOPs) -> one .vqz file, and back.
+
+Two kinds of frames share this file structure. Format 3 (points with a refinement rate, the video
+ladder since issue 28; header version 3 with "refine" and "inter" in its extra): refined key frames
+and inter-layer predicted frames, coded by video_layers.py, frame types RKEY and INTER. Formats 1
+and 2 (points without one, points.json's "video_tokens"; still decoded), described next: base
+tokens alone, frame types KEY and PREDICTED. Everything below about GOPs, audio, seeking, salvage
+and scene cuts holds for both.
 
 Frames are tokenized by the image tokenizer (in batches, which can flip a token only where float
 rounding differs). On a predicted frame the encoder then keeps the previous frame's token wherever
