@@ -125,7 +125,7 @@ def make_seed(tmpdir: Path | None = None) -> Seed:
     im = Image.open(KODAK23).convert("RGB")
     frames = [np.asarray(im.crop((x0 + i, y0, x1 + i, y1))) for i in range(5)]
     coded = video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(kind="video"), "cpu", gop=2)
-    # the video as written (format 3's compact header, since refined video), and the same header
+    # the video as written (format 4's compact header, since refined video), and the same header
     # and payload in the layout of versions 1 and 2, which the forging generators rebuild files in
     seed.video_compact = coded
     seed.video = Seed(container.pack(*container.unpack(coded)))

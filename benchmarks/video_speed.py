@@ -1,4 +1,4 @@
-"""Encode and decode speed of a refined (format 3) video: frames in memory to .vqz bytes and back,
+"""Encode and decode speed of a refined (format 4) video: frames in memory to .vqz bytes and back,
 after a warm-up (weights loaded, one short encode), with the machine's load recorded, since on a
 shared CPU the load is most of the story. Also the time of each stage of a predicted frame
 (motion search, inter encoder, skip decisions, entropy coding, reconstruction) on a few frames.

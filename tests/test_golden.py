@@ -8,9 +8,9 @@ Regenerate (only with a format-version bump or new shipped weights): python test
 (images) or --write-video (the video files, added later; the image files stay as they are).
 
 pan.vqz (with golden_video.json and its decoded picture) is the video golden file as format 1
-wrote it (base tokens, the temporal token coder), kept when format 3 (refined key frames, the inter
+wrote it (base tokens, the temporal token coder), kept when format 4 (refined key frames, the inter
 layer: pan_v3.vqz, golden_video_v3.json) came: old videos must keep decoding. Never regenerate it;
---write-video writes the format 3 files alone.
+--write-video writes the format 4 files alone.
 
 kodim23_crop_v2.vqz (with golden_v2.json and its decoded picture) is the image golden file as
 format version 2 and the first refinement layer wrote it, kept when version 3 and the learned
@@ -119,7 +119,7 @@ def test_golden_video_decodes_as_recorded(monkeypatch):
 
 
 def lossless_v3(data: bytes) -> str:
-    """sha256 of everything a format 3 video's entropy coders decode: key frames' base tokens and
+    """sha256 of everything a format 4 video's entropy coders decode: key frames' base tokens and
     refinement symbols, predicted frames' symbols and block flags."""
     import torch
     from vqzip import video
@@ -149,7 +149,7 @@ def test_golden_video_v3_decodes_as_recorded(monkeypatch):
 
 
 def write_video():
-    """The format 3 golden video (pan_v3.*): the default video point; pan.vqz stays as format 1 wrote it."""
+    """The format 4 golden video (pan_v3.*): the default video point; pan.vqz stays as format 1 wrote it."""
     from fractions import Fraction
     from vqzip import video, zoo
     point = zoo.resolve(kind="video")
@@ -164,7 +164,7 @@ def write_video():
         "model": point.model, "quality": point.quality, "weights_hash": m.weights_hash.hex(),
         "video": point.as_dict(), "lossless_sha256": lossless_v3(data),
     }, indent=2) + "\n")
-    print(f"wrote format 3 golden video files for {point.model} q{point.quality}")
+    print(f"wrote format 4 golden video files for {point.model} q{point.quality}")
 
 
 def write():

@@ -1,4 +1,4 @@
-"""Refined video (format 3, video_layers.py): refined key frames, inter-layer predicted frames with
+"""Refined video (format 4, video_layers.py): refined key frames, inter-layer predicted frames with
 skipped blocks. Clips are small crops so that the networks run in moments."""
 from dataclasses import replace
 from fractions import Fraction
@@ -43,7 +43,7 @@ def pan_file():
 
 def test_round_trip_is_format_3_with_refined_frames(pan_file):
     frames, data = pan_file
-    assert int.from_bytes(data[4:6], "little") == container.COMPACT_VERSION
+    assert int.from_bytes(data[4:6], "little") == container.VIDEO_VERSION
     p = video.parse(data)
     assert video.refined(p.header)
     assert [k for _, gop in p.gops for k, _ in gop] == [RKEY] + [INTER] * (len(frames) - 1)

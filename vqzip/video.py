@@ -1,10 +1,10 @@
 """Video: frames -> groups of pictures (GOPs) -> one .vqz file, and back.
 
-Two kinds of frames share this file structure. Format 3 (points with a refinement rate, the video
-ladder since issue 28; header version 3 with "refine" and "inter" in its extra): refined key frames
-and inter-layer predicted frames, coded by video_layers.py, frame types RKEY and INTER. Formats 1
-and 2 (points without one, points.json's "video_tokens"; still decoded), described next: base
-tokens alone, frame types KEY and PREDICTED. Everything below about GOPs, audio, seeking, salvage
+Two kinds of frames share this file structure. Format 4 (points with a refinement rate, the video
+ladder since issue 28; container version 4, version 3's compact header, with "refine" and "inter"
+in its extra): refined key frames and inter-layer predicted frames, coded by video_layers.py,
+frame types RKEY and INTER. Formats 1 and 2 (points without one, points.json's "video_tokens";
+still decoded), described next: base tokens alone, frame types KEY and PREDICTED. Everything below about GOPs, audio, seeking, salvage
 and scene cuts holds for both.
 
 Frames are tokenized by the image tokenizer (in batches, which can flip a token only where float
@@ -230,7 +230,7 @@ def _prepared(frames: Iterable[np.ndarray], size: tuple[int, int], stride: int, 
 
 def _encode_refined(frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, point: Point, dev,
                     gop: int, audio: bytes | None, on_frame, effort: int | None) -> bytes:
-    """Format 3 (video_layers.py): refined key frames, inter-layer predicted frames. A GOP ends
+    """Format 4 (video_layers.py): refined key frames, inter-layer predicted frames. A GOP ends
     at `gop` frames or where a predicted frame would cost over KEY_SHARE_REFINED of its key frame
     (a scene cut). The key frames' refinement is searched at `effort` (refine_search.py; None: 0,
     the encoder's rounding)."""
@@ -272,11 +272,11 @@ def _encode_refined(frames: Iterable[np.ndarray], width: int, height: int, fps: 
         extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop}
         | video_layers.header_extra(m, point) | ({"effort": effort} if effort else {}))
     return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks),
-                          version=container.COMPACT_VERSION)
+                          version=container.VIDEO_VERSION)
 
 
 def refined(header: container.Header) -> bool:
-    """Whether a video is of format 3 (video_layers.py): refined key frames, inter-layer predicted frames."""
+    """Whether a video is of format 4 (video_layers.py): refined key frames, inter-layer predicted frames."""
     return "inter" in header.extra
 
 
@@ -442,7 +442,7 @@ def _gop_tokens(m, header: container.Header, first: int, frames: list[tuple[int,
 
 def _tokens_only(header: container.Header):
     if refined(header):
-        raise InputError("this video's frames are refined (format 3): they are not token grids alone")
+        raise InputError("this video's frames are refined (format 4): they are not token grids alone")
 
 
 def frame_code_lengths(p: Parsed, frame: int) -> tuple[np.ndarray, np.ndarray, int, str]:
@@ -488,7 +488,7 @@ def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None
 
 
 def _decode_refined(p: Parsed, m, coded: tuple[int, int], dev) -> Iterator[np.ndarray]:
-    """decode_frames of a format 3 video: the symbols of every frame are decoded ahead, in a
+    """decode_frames of a format 4 video: the symbols of every frame are decoded ahead, in a
     thread of their own (they need no pixels), while the frames are reconstructed in order."""
     dec = FrameDecoder(m, p.header, dev)
     size = (p.header.width, p.header.height)

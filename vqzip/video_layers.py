@@ -1,4 +1,4 @@
-"""Refined video frames (video format version 3): key frames on the image ladder's refined points,
+"""Refined video frames (video format 4): key frames on the image ladder's refined points,
 predicted frames by the inter layer (inter.py).
 
 Up to format 2, a video frame was its base tokens alone, at x3/2 to x2, and a predicted frame could
