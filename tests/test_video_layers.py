@@ -187,3 +187,21 @@ def test_motion_vectors_round_trip_and_compensate_exactly():
     assert (found[1:-1, 1:-1] == torch.tensor([-2, 3])).all()
     pred = motion.compensate(ref, found)
     assert torch.equal(pred[..., 16:-16, 16:-16], shifted[..., 16:-16, 16:-16])
+
+
+def test_salvage_skips_a_damaged_gop():
+    frames = _pan(5)
+    data = bytearray(_encode(frames, gop=2))
+    p = video.parse(bytes(data))
+    # a byte inside the second GOP's body: its CRC fails, and only it is lost
+    at = bytes(data).index(b"VQG1", bytes(data).index(b"VQG1") + 1) + 20
+    data[at] ^= 0xFF
+    with pytest.raises(FormatError, match="salvage"):
+        video.parse(bytes(data))
+    s = video.parse(bytes(data), salvage=True)
+    assert s.lost == [(2, 4)] and [first for first, _ in s.gops] == [0, 4]
+    out = list(video.decode_frames(s, "cpu"))
+    full = list(video.decode_frames(p, "cpu"))
+    assert len(out) == 5
+    np.testing.assert_array_equal(out[4], full[4])       # the last GOP decodes on its own
+    np.testing.assert_array_equal(out[2], out[1])        # lost frames repeat the last good one
