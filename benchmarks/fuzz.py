@@ -124,7 +124,11 @@ def make_seed(tmpdir: Path | None = None) -> Seed:
     x0, y0, x1, y1 = CROP
     im = Image.open(KODAK23).convert("RGB")
     frames = [np.asarray(im.crop((x0 + i, y0, x1 + i, y1))) for i in range(5)]
-    seed.video = Seed(video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(kind="video"), "cpu", gop=2))
+    coded = video.encode_frames(frames, x1 - x0, y1 - y0, Fraction(25), resolve(kind="video"), "cpu", gop=2)
+    # the video as written (format 4's compact header, since refined video), and the same header
+    # and payload in the layout of versions 1 and 2, which the forging generators rebuild files in
+    seed.video_compact = coded
+    seed.video = Seed(container.pack(*container.unpack(coded)))
     refine_q = min((p.quality for p in list_points() if p.refine is not None), default=None)
     seed.compact = None if refine_q is None else codec.encode_image(Image.open(KODAK23).crop(CROP), quality=refine_q)
     seed.refined = seed.compact and container.pack(*container.unpack(seed.compact), tuple(container.layers(seed.compact)))
@@ -463,7 +467,13 @@ VIDEO_EXTRAS = (b'{"fps":[25,1],"frames":5,"gop":2}', b'{"fps":[25,1],"frames":4
 
 def gen_video(rng, seed: Seed):
     v = seed.video
-    op = rng.randrange(5)
+    op = rng.randrange(6)
+    if op == 5:                                    # the file as written (compact header): payload edits, resealed
+        buf = bytearray(seed.video_compact[:-4])
+        n = rng.randint(1, 6)
+        for _ in range(n):
+            _edit(rng, buf, 6, len(buf))
+        return reseal(bytes(buf)), f"{n} edits of the compact file, resealed"
     if op <= 1:                                    # payload edits, resealed
         buf = bytearray(v.data[:-4])
         n = rng.randint(1, 6)

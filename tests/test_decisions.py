@@ -15,7 +15,7 @@ from vqzip.decisions import Decider, block_mse, change_bits
 from vqzip.errors import ModelError
 from vqzip.temporal import TemporalState
 
-VIDEO = replace(zoo.resolve(kind="video"), scale=Fraction(1))  # the default decisions, tokens at the clip's size
+VIDEO = replace(zoo.resolve(kind="video_tokens"), scale=Fraction(1))  # the default decisions, tokens at the clip's size
 OFF = replace(VIDEO, lam=None)
 
 
@@ -83,17 +83,20 @@ def test_block_mse_is_per_token_block():
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
-def test_the_video_ladder_carries_lambda():
-    points = zoo.list_points("video")
+def test_the_video_ladders_carry_lambda():
     images = [p.quality for p in zoo.list_points()]
-    assert [p.quality for p in points] == images[:len(points)]  # the image ladder goes on above video's q5
+    for kind in ("video", "video_tokens"):
+        points = zoo.list_points(kind)
+        assert [p.quality for p in points] == images[:len(points)]  # the image ladder goes on above video's
+        assert all(p.lam is not None and p.lam > 0 for p in points)
     with pytest.raises(ModelError, match="no operating point with quality 6"):
-        zoo.resolve(quality=6, kind="video")
-    assert all(p.lam is not None and p.lam > 0 for p in points)
+        zoo.resolve(quality=6, kind="video_tokens")
     assert all(p.lam is None for p in zoo.list_points())
-    # a model alone: full resolution, with the default video point's decisions
+    # the video ladder is refined: key frames' and predicted frames' rate levels
+    assert all(p.refine is not None and p.inter is not None for p in zoo.list_points("video"))
+    # a model alone: the default video point with that model
     alone = zoo.resolve(model=VIDEO.model, kind="video")
-    assert alone.scale == 1 and alone.lam == VIDEO.lam
+    assert alone == replace(zoo.resolve(kind="video"), quality=0)
 
 
 def test_decode_near_matches_a_full_decode():

@@ -7,6 +7,11 @@ the recorded decode to within one level.
 Regenerate (only with a format-version bump or new shipped weights): python tests/test_golden.py --write
 (images) or --write-video (the video files, added later; the image files stay as they are).
 
+pan.vqz (with golden_video.json and its decoded picture) is the video golden file as format 1
+wrote it (base tokens, the temporal token coder), kept when format 4 (refined key frames, the inter
+layer: pan_v3.vqz, golden_video_v3.json) came: old videos must keep decoding. Never regenerate it;
+--write-video writes the format 4 files alone.
+
 kodim23_crop_v2.vqz (with golden_v2.json and its decoded picture) is the image golden file as
 format version 2 and the first refinement layer wrote it, kept when version 3 and the learned
 refinement entropy model came: old files must keep decoding. Never regenerate it.
@@ -24,6 +29,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent / "golden"
 RECORD = HERE / "golden.json"
 RECORD_VIDEO = HERE / "golden_video.json"
+RECORD_VIDEO_V3 = HERE / "golden_video_v3.json"
 
 
 def fixed_grid(bits: int) -> np.ndarray:
@@ -112,28 +118,53 @@ def test_golden_video_decodes_as_recorded(monkeypatch):
     assert diff.max() <= 1 and (diff == 0).mean() > 0.999
 
 
+def lossless_v3(data: bytes) -> str:
+    """sha256 of everything a format 4 video's entropy coders decode: key frames' base tokens and
+    refinement symbols, predicted frames' symbols and block flags."""
+    import torch
+    from vqzip import video
+    from vqzip.model_check import model_for
+    from vqzip.video_layers import FrameDecoder
+    p = video.parse(data)
+    dec = FrameDecoder(model_for(p.header), p.header, torch.device("cpu"))
+    h = hashlib.sha256()
+    for _, frames in p.gops:
+        for kind, d in frames:
+            for part in dec.symbols(kind, d)[1]:
+                h.update(np.asarray(part).astype("<i8").tobytes())
+    return h.hexdigest()
+
+
+def test_golden_video_v3_decodes_as_recorded(monkeypatch):
+    monkeypatch.setenv("VQZIP_PRECISION", "fp32")
+    from vqzip import video
+    rec = json.loads(RECORD_VIDEO_V3.read_text())
+    data = (HERE / "pan_v3.vqz").read_bytes()
+    assert lossless_v3(data) == rec["lossless_sha256"]
+    got = np.concatenate(list(video.decode_frames(video.parse(data), "cpu"))).astype(np.int16)
+    want = np.asarray(Image.open(HERE / "pan_v3.decoded.png"), np.int16)
+    assert got.shape == want.shape
+    diff = np.abs(got - want)
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.999
+
+
 def write_video():
+    """The format 4 golden video (pan_v3.*): the default video point; pan.vqz stays as format 1 wrote it."""
     from fractions import Fraction
     from vqzip import video, zoo
-    from vqzip.temporal import TemporalState, encode_predicted
-    m, _, _, point, _ = current()
+    point = zoo.resolve(kind="video")
+    m = zoo.get_model(point.model)
     im = Image.open(Path(__file__).resolve().parents[2] / "shared/data/kodak/kodim23.png").convert("RGB")
     frames = [np.asarray(im.crop((300 + 2 * i, 100, 364 + 2 * i, 148))) for i in range(5)]
     data = video.encode_frames(frames, 64, 48, Fraction(30000, 1001), point, "cpu", gop=3)
-    (HERE / "pan.vqz").write_bytes(data)
+    (HERE / "pan_v3.vqz").write_bytes(data)
     p = video.parse(data)
-    tokens = np.stack([t for _, t in video.decode_tokens_of(p)])
-    Image.fromarray(np.concatenate(list(video.decode_frames(p, "cpu")))).save(HERE / "pan.decoded.png")
-    bits = zoo.get_model(point.model).prior.cfg.token_bits
-    grids = drifting_grids(bits)
-    s = TemporalState(bits)
-    RECORD_VIDEO.write_text(json.dumps({
-        "model": point.model, "quality": point.quality, "weights_hash": m.weights_hash.hex(), "token_bits": bits,
-        "tokens_sha256": hashlib.sha256(tokens.astype("<i8").tobytes()).hexdigest(),
-        "temporal_payload_sha256": hashlib.sha256(
-            b"".join(encode_predicted(a, b, s) for a, b in zip(grids, grids[1:]))).hexdigest(),
+    Image.fromarray(np.concatenate(list(video.decode_frames(p, "cpu")))).save(HERE / "pan_v3.decoded.png")
+    RECORD_VIDEO_V3.write_text(json.dumps({
+        "model": point.model, "quality": point.quality, "weights_hash": m.weights_hash.hex(),
+        "video": point.as_dict(), "lossless_sha256": lossless_v3(data),
     }, indent=2) + "\n")
-    print(f"wrote golden video files for {point.model} q{point.quality}")
+    print(f"wrote format 4 golden video files for {point.model} q{point.quality}")
 
 
 def write():

@@ -142,7 +142,7 @@ def test_video_key_frames_take_the_effort():
     # crop every step there is refused: its tokens are already a local optimum)
     crop = macaw((200, 60, 456, 220))
     frames = [np.asarray(crop)] * 3
-    point = zoo.resolve(quality=1, kind="video")
+    point = zoo.resolve(quality=1, kind="video_tokens")
     plain, searched = (video.encode_frames(iter(frames), crop.width, crop.height, Fraction(10), point, effort=e)
                        for e in (0, 3))
     assert video.info(plain)["effort"] == 0 and video.info(searched)["effort"] == 3
@@ -158,5 +158,5 @@ def test_video_key_frames_default_to_effort_zero_whatever_the_image_default(monk
     monkeypatch.setattr(search, "DEFAULT_EFFORT", 5)
     crop = macaw(SMALL)
     data = video.encode_frames(iter([np.asarray(crop)] * 2), crop.width, crop.height, Fraction(10),
-                               zoo.resolve(quality=1, kind="video"))
+                               zoo.resolve(quality=1, kind="video_tokens"))
     assert video.info(data)["effort"] == search.VIDEO_DEFAULT_EFFORT == 0

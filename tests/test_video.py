@@ -16,7 +16,7 @@ from vqzip.errors import FormatError, VqzipError
 from vqzip.temporal import TemporalState, decode_predicted, encode_predicted
 from vqzip.zoo import resolve
 
-FULL_SIZE = replace(resolve(kind="video"), scale=Fraction(1))  # tokens at the clip's own size, with decisions
+FULL_SIZE = replace(resolve(kind="video_tokens"), scale=Fraction(1))  # format 2: tokens at the clip's own size, with decisions
 
 
 def _drifting_grids(frames=6, h=9, w=13, bits=20, p=0.2, seed=0):

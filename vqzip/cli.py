@@ -158,6 +158,8 @@ def train_refine_cmd(
     entropy: Optional[str] = typer.Option(None, help="The rate model: context (learned, the default) or tables (the first layer's static tables)."),
     init: Optional[Path] = typer.Option(None, help="A refine.safetensors to start from, on a new schedule (the parts it lacks, e.g. a context model, start fresh)."),
     freeze_transform: bool = typer.Option(False, help="Train the entropy model alone: the encoder, decoder and gains of --init stay as they are."),
+    prediction: str = typer.Option("base", help="What the layer refines: base (the image refinement) or previous (the inter layer of predicted video frames: pairs of frames from --clips and shifted photos, the previous one coded as a key frame by --init)."),
+    clips: Optional[Path] = typer.Option(None, help="--prediction previous: a folder of video clips to draw frame pairs from (vtest and carphone_pristine are left out)."),
 ):
     """Train the refinement layer over a frozen base tokenizer and prior (resumes from OUT).
 
@@ -165,6 +167,7 @@ def train_refine_cmd(
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/refine --minutes 120
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/refine16 --stride 16
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/ctx --init models/f16-lfq20/refine.safetensors --freeze-transform
+      vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/inter --init models/f16-lfq20/refine.safetensors --prediction previous --clips ../shared/data/video --scales 1/2,3/4
     """
     from .prior import load_prior
     from .refine import RefineConfig
@@ -181,7 +184,8 @@ def train_refine_cmd(
             raise ValueError("--freeze-transform needs --init (the transform to keep)")
         recipe = RefineRecipe(minutes=minutes, batch=batch, crop=crop, fresh=fresh, scales=scales,
                               max_side=max_side, lr=lr, set_weights=set_weights, seed=seed,
-                              init=str(init or ""), freeze_transform=freeze_transform)
+                              init=str(init or ""), freeze_transform=freeze_transform, prediction=prediction,
+                              clips=str(clips or ""))
     except (VqzipError, ValueError) as e:
         _fail(str(e))
     with _progress("training refinement") as bar:

@@ -9,39 +9,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, refine_search, search
+from . import container, media, search, video  # video does not import the codec: no circle
 from .devices import host, pick_device
 from .entropy import decode_tokens, encode_tokens
-from .refine_entropy import Side
 from .errors import FormatError, InputError, ModelError
+from .layered import decode_refinement, encode_layers
+from .model_check import check_header, model_for  # noqa: F401 - part of the codec's API
+from .pixels import resized, scaled_size, to_image, to_tensor  # noqa: F401 - part of the codec's API
+from .refine_entropy import Side
 from .zoo import Model, Point, get_model, list_points, resolve
-
-
-def scaled_size(width: int, height: int, scale: Fraction) -> tuple[int, int]:
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def resized(img: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """`img` at `size` (Lanczos): how an operating point's scale is applied, and undone."""
-    return img if img.size == size else img.resize(size, Image.LANCZOS)
-
-
-def to_tensor(img: Image.Image, stride: int) -> torch.Tensor:
-    """RGB image -> (1, 3, H', W') in [-1, 1], padded by edge replication to multiples of stride.
-    Built in place as H x W x C (about half the time of permute-then-pad), so it is already
-    channels-last, as the tokenizer wants it."""
-    a = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
-    h, w = a.shape[:2]
-    x = torch.empty(h + -h % stride, w + -w % stride, 3)
-    x[:h, :w].copy_(a).div_(127.5).sub_(1)
-    x[:h, w:] = x[:h, w - 1:w]
-    x[h:] = x[h - 1:h]
-    return x.permute(2, 0, 1)[None]
-
-
-def to_image(x: torch.Tensor, width: int, height: int) -> Image.Image:
-    arr = ((x[0, :, :height, :width].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
-    return Image.fromarray(arr.permute(1, 2, 0).numpy())
 
 
 def _open(image) -> tuple[Image.Image, dict]:
@@ -154,40 +130,10 @@ def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int,
     """Base layer, then the refinement layer (refine.py) as a chunk of its own: image -> base
     tokens -> base reconstruction -> refinement symbols -> bytes."""
     m = get_model(point.model)
-    surprise = np.zeros(tokens.shape, np.int64)
-    base_payload = encode_tokens(m.exact_prior(x.device), tokens, surprise)
-    coder = m.refine_coder()
-    coder.ref.to(x.device)
-    base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
-    side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), point.refine)
-    symbols = refine_search.find_symbols(coder, x, base, side, search.schedule(effort).refine_steps)
-    layer = coder.encode(symbols, side)  # on x's device: the coder takes them to the host
+    coded = encode_layers(m, tokens, x, point.refine, search.schedule(effort).refine_steps)
     extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
-    return container.pack(_header(m, point, tokens, width, height, info, extra), base_payload, (layer,),
+    return container.pack(_header(m, point, tokens, width, height, info, extra), coded.base_payload, (coded.layer,),
                           version=container.COMPACT_VERSION)
-
-
-def model_for(header: container.Header) -> Model:
-    m = get_model(header.model_id)
-    if m.weights_hash != header.weights_hash:
-        raise ModelError(f"this file was made by a different version of model {header.model_id!r} "
-                         f"(weights {header.weights_hash.hex()}, installed {m.weights_hash.hex()})")
-    return m
-
-
-def check_header(header: container.Header, stride: int, max_pixels: int | None = None) -> tuple[int, int]:
-    """The coded size, after checking that the header is one this codec could have written:
-    a forged header must not make the decoder allocate or loop beyond what the image needs.
-    Decoding work grows with the declared size, so a service can bound it with `max_pixels`
-    (default media.MAX_PIXELS)."""
-    limit = media.MAX_PIXELS if max_pixels is None else max_pixels
-    if header.width * header.height > limit:
-        raise FormatError(f"file declares a {header.width}x{header.height} image, over the "
-                          f"{limit}-pixel limit")
-    w, h = scaled_size(header.width, header.height, Fraction(header.scale_num, header.scale_den))
-    if (header.grid_h, header.grid_w) != (math.ceil(h / stride), math.ceil(w / stride)):
-        raise FormatError("file is corrupted (token grid does not match the image size)")
-    return w, h
 
 
 def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False,
@@ -296,14 +242,13 @@ def _refined(data: bytes, header: container.Header, m: Model, base: torch.Tensor
              surprise: np.ndarray):
     """The refined reconstruction at the coded size, the layer (refine.Refiner) and the rate level."""
     symbols, coder, rate = _symbols(data, header, m, tokens, surprise)
-    return coder.ref.to(base.device).decode(base, torch.from_numpy(symbols), rate), coder.ref, rate
+    return decode_refinement(coder, base, torch.from_numpy(symbols), rate), coder.ref, rate
 
 
 def info(data: bytes) -> dict:
     """What `vqzip info` shows: the header, sizes and how much the prior saved."""
     header, payload = container.unpack(data)
     if header.kind == "video":
-        from . import video  # video imports this module
         return video.info(data)
     out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
     out["bpp"] = len(data) * 8 / (header.width * header.height)

@@ -38,7 +38,11 @@ extra (the refinement layer's weights hash as 16 hex digits) and fixed-width fie
                               CRC32 of everything before it, the whole file so far
 
 so a version 3 file, layered or not, ends with the CRC of all that precedes it, and vqzip 2 tells
-it "made by a newer vqzip" rather than "corrupted". In every version the base part's CRC ends it,
+it "made by a newer vqzip" rather than "corrupted".
+
+Version 4 is version 3's layout for refined videos (video format 4: refined key frames and the
+inter layer, vqzip/video_layers.py). Their frames are of types a version 3 reader does not know:
+the new number makes it say "made by a newer vqzip" instead of misreading them as corrupted. In every version the base part's CRC ends it,
 so corruption is told apart from "newer version" before the rest of the layout is trusted.
 unpack() treats its input as hostile: every declared length is checked against the real data
 before anything is sliced or parsed, and any problem is a FormatError.
@@ -53,10 +57,12 @@ from dataclasses import asdict, dataclass, field
 from .errors import FormatError
 
 MAGIC = b"VQZ1"
-FORMAT_VERSION = 3      # the newest this vqzip reads and writes
+FORMAT_VERSION = 4      # the newest this vqzip reads and writes
 BASE_VERSION = 1        # what pack() without a version writes for a file without layers
 LAYERED_VERSION = 2     # ... and for one with layers (or a scale over 2)
 COMPACT_VERSION = 3     # the compact binary header (images)
+VIDEO_VERSION = 4       # the same layout, for refined videos (video format 4, vqzip/video_layers.py)
+_COMPACT_VERSIONS = (COMPACT_VERSION, VIDEO_VERSION)
 REFINE_TAG = b"RFN1"
 COMPACT_REFINE_TAG = 1
 
@@ -133,10 +139,10 @@ def pack(header: Header, payload: bytes, layers: tuple[bytes, ...] = (), version
     problem = _problem(header)
     if problem:
         raise ValueError(f"cannot pack header: {problem}")
-    if version == COMPACT_VERSION:
-        return _pack_compact(header, payload, layers)
+    if version in _COMPACT_VERSIONS:
+        return _pack_compact(header, payload, layers, version)
     if version is not None:
-        raise ValueError(f"cannot pack format version {version} (only {COMPACT_VERSION} or the default)")
+        raise ValueError(f"cannot pack format version {version} (only {COMPACT_VERSION}, {VIDEO_VERSION} or the default)")
     try:
         extra = json.dumps(header.extra, separators=(",", ":"), ensure_ascii=False,
                            allow_nan=False).encode() if header.extra else b""
@@ -196,7 +202,7 @@ def _parse(data: bytes, verify: bool) -> tuple[Header, int, int]:
         if MAGIC.startswith(data):
             raise _truncated(_MIN_FILE_BYTES, len(data), at_least=True)
         raise FormatError("not a vqzip file (bad magic)")
-    if _version(data) == COMPACT_VERSION:
+    if _version(data) in _COMPACT_VERSIONS:
         return _parse_compact(data, verify)
     if len(data) < _PREAMBLE.size + (_CRC.size if verify else 0):
         raise _truncated(_MIN_FILE_BYTES, len(data), at_least=True)
@@ -253,7 +259,7 @@ def unpack(data: bytes, verify: bool = True) -> tuple[Header, bytes]:
 def layers(data: bytes) -> list[bytes]:
     """The payloads of the layers after a verified file's base part (none in version 1). A damaged
     or cut layer is a FormatError that says so, so a caller can still offer the base layer."""
-    if _version(data) == COMPACT_VERSION:
+    if _version(data) in _COMPACT_VERSIONS:
         return _compact_layers(data)
     _, version, header_len = _PREAMBLE.unpack_from(data)
     at, out = _base_end(data, version, header_len), []
@@ -276,7 +282,7 @@ def layers(data: bytes) -> list[bytes]:
 def base_size(data: bytes) -> int:
     """How many bytes of a file its base part takes (the rest are its layers): what a file cut
     after its base layer keeps."""
-    if _version(data) == COMPACT_VERSION:
+    if _version(data) in _COMPACT_VERSIONS:
         _, start, payload_len = _compact_header(data)
         return start + payload_len + _CRC.size
     _, version, header_len = _PREAMBLE.unpack_from(data)
@@ -400,7 +406,7 @@ def _read_extra(r: _Reader) -> dict:
     return extra
 
 
-def _pack_compact(h: Header, payload: bytes, layers: tuple[bytes, ...]) -> bytes:
+def _pack_compact(h: Header, payload: bytes, layers: tuple[bytes, ...], version: int = COMPACT_VERSION) -> bytes:
     mode, model_id = h.mode.encode(), h.model_id.encode()
     code = MODES.index(h.mode) + 1 if h.mode in MODES else 0
     body = bytes([KINDS.index(h.kind) | (2 if h.bit_depth == 16 else 0) | code << 2])
@@ -409,7 +415,7 @@ def _pack_compact(h: Header, payload: bytes, layers: tuple[bytes, ...]) -> bytes
     body += _pack_extra(h.extra)
     if len(body) > MAX_HEADER_BYTES:
         raise ValueError(f"cannot pack header: {len(body)} bytes, limit {MAX_HEADER_BYTES}")
-    out = bytearray(MAGIC + _VERSION.pack(COMPACT_VERSION) + _varint(len(body)) + body + bytes(payload))
+    out = bytearray(MAGIC + _VERSION.pack(version) + _varint(len(body)) + body + bytes(payload))
     out += _CRC.pack(zlib.crc32(out))
     for layer in layers:
         out += bytes([COMPACT_REFINE_TAG]) + _varint(len(layer)) + bytes(layer)

@@ -35,10 +35,13 @@ CHUNK = 1 << 16  # symbols per range-coder call, and positions per band of rows:
 @dataclass
 class Side:
     """What the decoder knows before the refinement layer: the base tokens and their surprise
-    (hb, wb) int64 on the base grid, and the rate level."""
+    (hb, wb) int64 on the base grid, and the rate level. `coded` (h, w) bool, if given, marks the
+    positions whose symbols are coded; the others are zero and cost nothing (the inter layer's
+    skipped blocks, inter.py)."""
     tokens: torch.Tensor
     surprise: torch.Tensor
     rate: int
+    coded: torch.Tensor | None = None
 
 
 class ExactContext:
@@ -87,6 +90,8 @@ class ExactContext:
                 rows = slice(r0, min(h, r0 + band))
                 mine = key[:, rows] == t
                 pos, chans = mine.any(0), mine.any(2).any(1)  # this step's positions in the band, and channels
+                if side.coded is not None:
+                    pos = pos & side.coded[rows]
                 if not pos.any():
                     continue
                 feats = rc.step_features(self.cfg, symbols[None], key, t, side.tokens[None], side.surprise[None],
@@ -136,6 +141,18 @@ def context_code_lengths(coder: ExactContext, symbols: torch.Tensor, side: Side)
     for rows, pos, chans, freqs in coder.steps(symbols, side):
         t = torch.from_numpy(freqs).double()
         _set_step(out, rows, pos, chans, -(t / t.sum(-1, keepdim=True)).log2())  # (n_pos, n_chans, 2L+1)
+    return out
+
+
+def context_symbol_lengths(coder: ExactContext, symbols: torch.Tensor, side: Side, levels: int) -> torch.Tensor:
+    """(C, h, w) float64: the code length in bits of each of `symbols`, in the context they make
+    (zero where side.coded leaves a position out): context_code_lengths at the coded values alone,
+    a fraction of its work where the encoder only needs what its symbols cost."""
+    out = torch.zeros(symbols.shape, dtype=torch.float64)
+    for rows, pos, chans, freqs in coder.steps(symbols, side):
+        sym = _step_symbols(symbols, rows, pos, chans).numpy() + levels          # (n_pos, n_chans)
+        f = np.take_along_axis(freqs, sym[..., None], -1)[..., 0]
+        _set_step(out, rows, pos, chans, torch.from_numpy(np.log2(freqs.sum(-1) / f)))
     return out
 
 
@@ -218,6 +235,12 @@ class RefineCoder:
         if self.exact:
             return context_code_lengths(self.exact, symbols, side)
         return tables_code_lengths(self.ref, symbols, side)
+
+    def symbol_lengths(self, symbols: torch.Tensor, side: Side) -> torch.Tensor:
+        """(C, h, w) float64: each symbol's code length in the context `symbols` make."""
+        if self.exact:
+            return context_symbol_lengths(self.exact, symbols, side, self.levels)
+        return self.code_lengths(symbols, side).gather(-1, (symbols + self.levels)[..., None])[..., 0]
 
     def symbol_bits(self, shape: tuple, side: Side, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         """Decodes the layer, and gives each symbol's code length in bits (C, h, w), -log2(freq /

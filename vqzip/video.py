@@ -1,4 +1,11 @@
-"""Video: frames -> tokens -> groups of pictures (GOPs) -> one .vqz file, and back.
+"""Video: frames -> groups of pictures (GOPs) -> one .vqz file, and back.
+
+Two kinds of frames share this file structure. Format 4 (points with a refinement rate, the video
+ladder since issue 28; container version 4, version 3's compact header, with "refine" and "inter"
+in its extra): refined key frames and inter-layer predicted frames, coded by video_layers.py,
+frame types RKEY and INTER. Formats 1 and 2 (points without one, points.json's "video_tokens";
+still decoded), described next: base tokens alone, frame types KEY and PREDICTED. Everything below about GOPs, audio, seeking, salvage
+and scene cuts holds for both.
 
 Frames are tokenized by the image tokenizer (in batches, which can flip a token only where float
 rounding differs). On a predicted frame the encoder then keeps the previous frame's token wherever
@@ -38,20 +45,25 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, search, temporal
-from .codec import check_header, model_for, resized, scaled_size, to_image, to_tensor
+from . import container, media, search, temporal, video_layers
 from .decisions import Decider
 from .devices import host, pick_device
 from .entropy import code_lengths, decode_tokens, encode_tokens
 from .errors import FormatError, InputError
+from .model_check import check_header, model_for
+from .pixels import resized, scaled_size, to_image, to_tensor
 from .temporal import TemporalState, decode_predicted, encode_predicted
+from .video_layers import INTER, RKEY, FrameDecoder, FrameEncoder
 from .zoo import Point, get_model, resolve
 
 GOP = 64                  # frames per group of pictures, unless a scene cut starts one sooner
 BATCH = 8                 # frames per tokenizer call (on a CPU it takes them one at a time)
 KEY_SHARE = 0.6           # a predicted frame above this share of the raw index bits becomes a key frame
 MAX_FRAMES = 1 << 24
-KEY, PREDICTED = 0, 1
+KEY, PREDICTED = 0, 1     # frame types of base-token videos (formats 1 and 2); refined ones: video_layers
+# refined videos: a predicted frame above this share of its GOP's key frame becomes a key frame
+# (a scene cut: the previous frame predicts nothing, and a key frame codes it for fewer bits)
+KEY_SHARE_REFINED = 0.8
 _AUDIO = struct.Struct("<II")    # length, CRC32
 _GOP_MAGIC = b"VQG1"
 _CHUNK = struct.Struct("<4sIHI")  # marker, first frame, frame count, body length
@@ -154,6 +166,8 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     if not (0 < fps.numerator < 1 << 31 and fps.denominator < 1 << 31):
         raise InputError(f"unsupported frame rate {fps}")
     dev = pick_device(device)
+    if point.refine is not None:
+        return _encode_refined(frames, width, height, fps, point, dev, gop, audio, on_frame, effort)
     m = get_model(point.model)
     tok = m.tokenizer.to(dev)
     bits = m.prior.cfg.token_bits
@@ -207,6 +221,65 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
     return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks))
 
 
+def _prepared(frames: Iterable[np.ndarray], size: tuple[int, int], stride: int, dev) -> Iterator[torch.Tensor]:
+    """Each frame at the coded size, as the networks take it; resizing releases the GIL, so with
+    _ahead it overlaps the coding of the frame before."""
+    for f in frames:
+        yield to_tensor(resized(Image.fromarray(f), size), stride).to(dev)
+
+
+def _encode_refined(frames: Iterable[np.ndarray], width: int, height: int, fps: Fraction, point: Point, dev,
+                    gop: int, audio: bytes | None, on_frame, effort: int | None) -> bytes:
+    """Format 4 (video_layers.py): refined key frames, inter-layer predicted frames. A GOP ends
+    at `gop` frames or where a predicted frame would cost over KEY_SHARE_REFINED of its key frame
+    (a scene cut). The key frames' refinement is searched at `effort` (refine_search.py; None: 0,
+    the encoder's rounding)."""
+    m = get_model(point.model)
+    effort = search.check_effort(effort, search.VIDEO_DEFAULT_EFFORT)
+    enc = FrameEncoder(m, point, dev, search.schedule(effort).refine_steps)
+    size = scaled_size(width, height, point.scale)
+    chunks: list[bytes] = []
+    current: list[tuple[int, bytes]] = []
+    count = key_bytes = 0
+    for x in _ahead(_prepared(frames, size, m.tokenizer.stride, dev)):
+        data = None
+        if enc.reference is not None and len(current) < gop:
+            data, y = enc.predicted(x)
+            if len(data) > KEY_SHARE_REFINED * key_bytes:
+                data = None
+        if data is None:
+            if current:
+                chunks.append(_chunk(count - len(current), current))
+            data, y = enc.key(x)
+            current, key_bytes = [(RKEY, data)], len(data)
+        else:
+            current.append((INTER, data))
+        enc.accept(y)
+        count += 1
+        if count > MAX_FRAMES:
+            raise InputError(f"the clip has more than {MAX_FRAMES} frames")
+        if on_frame:
+            on_frame()
+    if count == 0:
+        raise InputError("the clip has no frames")
+    chunks.append(_chunk(count - len(current), current))
+    audio = audio or b""
+    stride = m.tokenizer.stride
+    header = container.Header(
+        kind="video", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
+        mode="RGB", bit_depth=8, grid_h=-(-size[1] // stride), grid_w=-(-size[0] // stride),
+        scale_num=point.scale.numerator, scale_den=point.scale.denominator,
+        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop}
+        | video_layers.header_extra(m, point) | ({"effort": effort} if effort else {}))
+    return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks),
+                          version=container.VIDEO_VERSION)
+
+
+def refined(header: container.Header) -> bool:
+    """Whether a video is of format 4 (video_layers.py): refined key frames, inter-layer predicted frames."""
+    return "inter" in header.extra
+
+
 @dataclass
 class Parsed:
     header: container.Header
@@ -244,16 +317,17 @@ def parse(data: bytes, salvage: bool = False) -> Parsed:
     if not (type(frames) is int and 1 <= frames <= MAX_FRAMES):
         raise _corrupt("bad frame count")
     audio, pos, audio_lost = _audio(payload, salvage)
+    kinds = (RKEY, INTER) if refined(header) else (KEY, PREDICTED)
     gops, lost, seen = [], [], 0
     while pos < len(payload) and seen < frames:
         try:
-            first, gop, end = _gop(payload, pos, frames)
+            first, gop, end = _gop(payload, pos, frames, kinds)
             if first != seen:
                 raise _corrupt(f"GOP of frame {first} where frame {seen} was due")
         except FormatError:
             if not salvage:
                 raise
-            pos, first = _next_gop(payload, pos, seen, frames)
+            pos, first = _next_gop(payload, pos, seen, frames, kinds)
             if first is None:
                 break
             lost.append((seen, first))
@@ -284,8 +358,9 @@ def _audio(payload: bytes, salvage: bool) -> tuple[bytes, int, bool]:
     return b"", _AUDIO.size, True
 
 
-def _gop(payload: bytes, pos: int, frames: int) -> tuple[int, list[tuple[int, bytes]], int]:
-    """(first frame, frames, end offset) of the GOP chunk at `pos`."""
+def _gop(payload: bytes, pos: int, frames: int, kinds: tuple[int, int]) -> tuple[int, list[tuple[int, bytes]], int]:
+    """(first frame, frames, end offset) of the GOP chunk at `pos`; `kinds`: the file's frame
+    types of a key frame and of a predicted one."""
     head_end = pos + _CHUNK.size + _CRC.size
     if head_end > len(payload):
         raise _corrupt("GOP header runs past the end")
@@ -298,33 +373,33 @@ def _gop(payload: bytes, pos: int, frames: int) -> tuple[int, list[tuple[int, by
     (crc,) = _CRC.unpack_from(payload, pos + _CHUNK.size)
     if zlib.crc32(payload[pos:pos + _CHUNK.size] + body) != crc:
         raise _corrupt(f"the GOP of frame {first} fails its CRC")
-    gop = _frames(body, first)
+    gop = _frames(body, first, kinds)
     if len(gop) != count or first + count > frames:
         raise _corrupt(f"the GOP of frame {first} holds {len(gop)} frames, not {count}")
     return first, gop, head_end + size
 
 
-def _next_gop(payload: bytes, damaged: int, seen: int, frames: int) -> tuple[int, int | None]:
+def _next_gop(payload: bytes, damaged: int, seen: int, frames: int, kinds: tuple[int, int]) -> tuple[int, int | None]:
     """Offset and first frame of the next intact GOP after the damaged one at byte `damaged` that
     continues the clip, or (end, None). Every frame takes at least a frame header, so a GOP further
     on than the skipped bytes could reach is not believed."""
     pos = payload.find(_GOP_MAGIC, damaged + 1)
     while pos >= 0:
         with contextlib.suppress(FormatError):
-            first, _, _ = _gop(payload, pos, frames)
+            first, _, _ = _gop(payload, pos, frames, kinds)
             if seen < first <= seen + (pos - damaged) // _FRAME.size + 1:
                 return pos, first
         pos = payload.find(_GOP_MAGIC, pos + 1)
     return len(payload), None
 
 
-def _frames(body: bytes, first: int) -> list[tuple[int, bytes]]:
+def _frames(body: bytes, first: int, kinds: tuple[int, int]) -> list[tuple[int, bytes]]:
     out, pos = [], 0
     while pos < len(body):
         if pos + _FRAME.size > len(body):
             raise _corrupt(f"frame {first + len(out)} header runs past its GOP")
         kind, size = _FRAME.unpack_from(body, pos)
-        if kind != (PREDICTED if out else KEY):
+        if kind != kinds[bool(out)]:
             raise _corrupt(f"frame {first + len(out)} has type {kind}")
         data = body[pos + _FRAME.size:pos + _FRAME.size + size]
         if len(data) != size:
@@ -342,6 +417,7 @@ def decode_tokens_of(p: Parsed, max_pixels: int | None = None,
     of decoding; key frames' exact prior on `device` if it is CUDA, Model.exact_prior)."""
     m = model_for(p.header)
     check_header(p.header, m.tokenizer.stride, max_pixels)
+    _tokens_only(p.header)
     for first, frames in p.gops:
         for index, tokens, _ in _gop_tokens(m, p.header, first, frames, prior=m.exact_prior(device)):
             yield index, tokens
@@ -364,11 +440,17 @@ def _gop_tokens(m, header: container.Header, first: int, frames: list[tuple[int,
         yield first + i, prev, bits
 
 
+def _tokens_only(header: container.Header):
+    if refined(header):
+        raise InputError("this video's frames are refined (format 4): they are not token grids alone")
+
+
 def frame_code_lengths(p: Parsed, frame: int) -> tuple[np.ndarray, np.ndarray, int, str]:
     """Frame `frame`'s token grid, each token's code length in bits, the frame's coded bytes and
     its type ("key" or "predicted"): the frames before it in its GOP are decoded, not measured."""
     m = model_for(p.header)
     check_header(p.header, m.tokenizer.stride)
+    _tokens_only(p.header)
     for first, frames in p.gops:
         if first <= frame < first + len(frames):
             for index, tokens, bits in _gop_tokens(m, p.header, first, frames[:frame - first + 1], frame):
@@ -385,6 +467,9 @@ def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None
     m = model_for(p.header)
     w, h = check_header(p.header, m.tokenizer.stride, max_pixels)
     dev = pick_device(device)
+    if refined(p.header):
+        yield from _decode_refined(p, m, (w, h), dev)
+        return
     tok = m.tokenizer.to(dev)
     size = (p.header.width, p.header.height)
     last = np.full((size[1], size[0], 3), 128, np.uint8)
@@ -402,12 +487,30 @@ def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None
                 due += 1
 
 
+def _decode_refined(p: Parsed, m, coded: tuple[int, int], dev) -> Iterator[np.ndarray]:
+    """decode_frames of a format 4 video: the symbols of every frame are decoded ahead, in a
+    thread of their own (they need no pixels), while the frames are reconstructed in order."""
+    dec = FrameDecoder(m, p.header, dev)
+    size = (p.header.width, p.header.height)
+    last = np.full((size[1], size[0], 3), 128, np.uint8)
+    symbols = ((first + i, dec.symbols(kind, data)) for first, frames in p.gops for i, (kind, data) in enumerate(frames))
+    due = 0
+    for index, (kind, coded_frame) in _ahead(symbols, depth=4):
+        y = dec.frame(kind, coded_frame)
+        while due < index:
+            yield last
+            due += 1
+        last = np.asarray(resized(to_image(y, *coded), size))
+        yield last
+        due += 1
+
+
 def info(data: bytes) -> dict:
     """What `vqzip info` shows for a video: the header, rates, and bits per key and predicted frame."""
     p = parse(data)
     kinds = [(kind, len(d)) for _, frames in p.gops for kind, d in frames]
-    key = [n for k, n in kinds if k == KEY]
-    pred = [n for k, n in kinds if k == PREDICTED]
+    key = [n for k, n in kinds if k in (KEY, RKEY)]
+    pred = [n for k, n in kinds if k in (PREDICTED, INTER)]
     seconds = p.frames / p.fps
     out = container.describe(p.header) | {
         "fps": str(p.fps), "frames": p.frames, "seconds": float(seconds), "file_bytes": len(data),

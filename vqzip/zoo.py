@@ -108,6 +108,31 @@ class Model:
         return {}
 
     @cached_property
+    def inter_layers(self) -> dict[str, Path]:
+        """Every installed inter refinement layer (inter.py: video frames predicted from the one
+        before) by its weights' hash (hex), oldest first: inter_vN.safetensors, the highest N
+        encoding, the others kept so that their files still decode."""
+        from .weights import weights_hash
+        paths = sorted((p for p in self.path.glob("inter_v*.safetensors") if re.fullmatch(r"inter_v\d+\.safetensors", p.name)),
+                       key=lambda p: int(p.stem[len("inter_v"):]))
+        return {weights_hash(p).hex(): p for p in paths}
+
+    def inter_coder(self, weights: str | None = None):
+        """The inter layer whose weights hash (hex) is `weights` (default: the encoding one, the
+        newest), with its lossless stage: a RefineCoder, as the inter layer is a refinement layer."""
+        if not self.inter_layers:
+            raise ModelError(f"model {self.name!r} has no inter layer for video (no inter_vN.safetensors)")
+        weights = weights or list(self.inter_layers)[-1]
+        if weights not in self.inter_layers:
+            raise ModelError(f"this video's inter layer (weights {weights}) is not installed for model {self.name!r} "
+                             f"(installed: {', '.join(self.inter_layers)})")
+        if weights not in self._refine_coders:
+            from .refine import load_refiner
+            from .refine_entropy import RefineCoder
+            self._refine_coders[weights] = RefineCoder(load_refiner(self.inter_layers[weights]).requires_grad_(False))
+        return self._refine_coders[weights]
+
+    @cached_property
     def card(self) -> dict:
         """Measured numbers from models/NAME/metrics.json, if present."""
         f = self.path / "metrics.json"
@@ -145,6 +170,9 @@ class Point:
     # points, whose effort goes to the refinement)
     search_lambda: float | None = None
     refine: int | None = None  # images: the refinement layer's rate level (refine.py); None: the base layer alone
+    # videos with `refine` (key frames refined): the inter layer's rate level for predicted frames
+    # (inter.py), whose skip decisions price a bit at `lam`
+    inter: int | None = None
 
     @property
     def key(self) -> str:
@@ -153,19 +181,23 @@ class Point:
 
     def as_dict(self) -> dict:
         out = {"quality": self.quality, "model": self.model, "scale": str(self.scale)}
-        return out | ({"refine": self.refine} if self.refine is not None else {})
+        return out | ({"refine": self.refine} if self.refine is not None else {}) | \
+            ({"inter": self.inter} if self.inter is not None else {})
 
 
 def list_points(kind: str = "image") -> list[Point]:
-    """The quality ladder of images, or of videos (kind "video"): points.json's "video" list,
-    whose points also carry the lambda of the keep-or-change decisions; without one, the images'."""
+    """The quality ladder of images, or of videos (kind "video"): points.json's "video" list, whose
+    points are refined (key frames on the image ladder's refinement, an inter layer for the rest,
+    video_layers.py) and carry the lambda of the skip decisions; without one, the images'. Kind
+    "video_tokens" is the earlier video ladder (format 2: base tokens at x3/2-x2, the
+    keep-or-change decisions' lambda), kept for comparisons and the base-token path's tests."""
     f = models_dir() / "points.json"
     if not f.exists():
         return [Point(i + 1, m, Fraction(1)) for i, m in enumerate(list_models())]
     spec = json.loads(f.read_text())
-    rows = spec.get("video", spec["points"]) if kind == "video" else spec["points"]
+    rows = spec.get(kind, spec["points"]) if kind in ("video", "video_tokens") else spec["points"]
     return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
-                  p.get("refine")) for p in rows]
+                  p.get("refine"), p.get("inter")) for p in rows]
 
 
 def default_quality() -> int:
@@ -177,11 +209,15 @@ def default_quality() -> int:
 
 def resolve(model: str | None = None, quality: int | None = None, kind: str = "image") -> Point:
     """The operating point for `-q`/`--model`: a model alone means full resolution (for a video,
-    with the default video point's decisions)."""
+    the default video point's scale and layers, or with base tokens alone its decisions)."""
     if model is not None and quality is None:
         get_model(model)
-        lam = next((p.lam for p in list_points(kind) if p.quality == default_quality()), None)
-        return Point(0, model, Fraction(1), lam)
+        default = next((p for p in list_points(kind) if p.quality == default_quality()), None)
+        if kind == "video" and default is not None and default.refine is not None:
+            # a refined video point is a scale and two rate levels of that model's layers: the
+            # default one, with this model
+            return Point(0, model, default.scale, default.lam, None, default.refine, default.inter)
+        return Point(0, model, Fraction(1), default.lam if default else None)
     q = default_quality() if quality is None else quality
     for p in list_points(kind):
         if p.quality == q and (model is None or p.model == model):

@@ -59,9 +59,19 @@ class RefineRecipe:
     save_every_s: float = 120.0
     init: str = ""                # refine.safetensors to start from (a new schedule); the parts it lacks start fresh
     freeze_transform: bool = False  # train the entropy model alone, the encoder, decoder and gains held fixed
+    # what the layer refines: "base", the base layer's reconstruction (the image refinement), or
+    # "previous", the previous frame as decoded (the inter layer of predicted video frames,
+    # train/pairs.py; then `clips` is a folder of video clips and `init` the key frames' refinement)
+    prediction: str = "base"
+    clips: str = ""
+    exclude_clips: str = "vtest,carphone_pristine"  # the benchmark clips stay out of training
 
     def __post_init__(self):
         parse_scales(self.scales)
+        if self.prediction not in ("base", "previous"):
+            raise ValueError(f"unknown prediction {self.prediction!r} (base or previous)")
+        if self.prediction == "previous" and not self.init:
+            raise ValueError("an inter layer (prediction previous) starts from --init, the key frames' refinement")
 
 
 def base_surprise(prior: TokenPrior, idx: torch.Tensor) -> torch.Tensor:
@@ -137,10 +147,20 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     torch.manual_seed(recipe.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "refine_ckpt.safetensors"
-    sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), max_side=recipe.max_side,
-                          seed=recipe.seed, scales=parse_scales(recipe.scales), device=dev)
     base = tokenizer.to(dev).eval().requires_grad_(False)
     prior = prior.to(dev).eval().requires_grad_(False)
+    if recipe.prediction == "previous":
+        from ..refine import load_refiner
+        from .pairs import PairSource, find_clips
+        key = load_refiner(recipe.init).to(dev).requires_grad_(False)
+        sampler = PairSource(data, find_clips(recipe.clips, tuple(recipe.exclude_clips.split(","))), recipe.crop,
+                             parse_scales(recipe.scales), key, base, prior, recipe.seed, device=dev,
+                             base_stride=cfg.base_stride)
+        draw = sampler.batch
+    else:
+        sampler = CropSampler(data, recipe.crop, parse_weights(recipe.set_weights), max_side=recipe.max_side,
+                              seed=recipe.seed, scales=parse_scales(recipe.scales), device=dev)
+        draw = lambda n: code_base(base, prior, sampler.batch(n))
     model = Refiner(cfg)
     if recipe.init and not ckpt.exists():
         fresh = start_from(model, recipe.init)
@@ -179,7 +199,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     while budget.progress < 1:
         lr = budget.next_lr(budget.progress)
         set_lr(opt, lr)
-        pool.add(*code_base(base, prior, sampler.batch(recipe.fresh)))
+        pool.add(*draw(recipe.fresh))
         x, b, tokens, surprise = pool.sample(recipe.batch, gen)
         rate = torch.randint(0, len(cfg.rates), (x.shape[0],), generator=gen).to(dev)
         with autocast(dev):

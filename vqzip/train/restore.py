@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..codec import resized, scaled_size, to_image, to_tensor
+from ..pixels import resized, scaled_size, to_image, to_tensor
 from ..refine import RefineConfig, Refiner
 from ..weights import export_weights, load_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint

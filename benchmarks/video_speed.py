@@ -1,0 +1,64 @@
+"""Encode and decode speed of a refined (format 4) video: frames in memory to .vqz bytes and back,
+after a warm-up (weights loaded, one short encode), with the machine's load recorded, since on a
+shared CPU the load is most of the story. Also the time of each stage of a predicted frame
+(motion search, inter encoder, skip decisions, entropy coding, reconstruction) on a few frames.
+
+usage: python benchmarks/video_speed.py CLIP OUT.json [--frames N] [--quality Q] [--threads T]
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vqzip import video, video_io, zoo  # noqa: E402
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("clip")
+    ap.add_argument("out")
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--quality", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    frames = list(video_io.read_frames(a.clip, a.frames))
+    v = video_io.probe(a.clip)
+    point = zoo.resolve(None, a.quality, "video")
+    video.encode_frames(iter(frames[:2]), v.width, v.height, v.fps, point, "cpu")  # warm-up
+    load_before = load()
+    t = time.perf_counter()
+    data = video.encode_frames(iter(frames), v.width, v.height, v.fps, point, "cpu")
+    enc = time.perf_counter() - t
+    t = time.perf_counter()
+    out = list(video.decode_frames(video.parse(data), "cpu"))
+    dec = time.perf_counter() - t
+    psnr = float(np.mean([10 * np.log10(255 ** 2 / np.mean((x.astype(float) - y) ** 2)) for x, y in zip(frames, out)]))
+    info = video.info(data)
+    result = {
+        "how": {"command": "python " + " ".join(sys.argv), "machine": platform.machine(), "cpus": os.cpu_count(),
+                "torch_threads": a.threads, "torch": torch.__version__, "load_before": load_before,
+                "load_after": load(), "point": point.as_dict() | {"lambda": point.lam}},
+        "frames": len(frames), "size": [v.width, v.height],
+        "encode_s": round(enc, 2), "encode_fps": round(len(frames) / enc, 3),
+        "decode_s": round(dec, 2), "decode_fps": round(len(frames) / dec, 3),
+        "kbps": round(info["kbps"], 2), "psnr": round(psnr, 3), "key_frames": info["key_frames"],
+        "bits_per_key_frame": info["bits_per_key_frame"], "bits_per_predicted_frame": info["bits_per_predicted_frame"],
+    }
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""A picture as a base layer plus the refinement layer (refine.py), without a container: what a
+refined image file holds (codec.py) and what a refined video key frame holds (video_layers.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import refine_search
+from .entropy import encode_tokens
+from .refine_entropy import Side
+
+
+@dataclass
+class Layers:
+    base_payload: bytes      # the base tokens, coded by the exact prior
+    layer: bytes             # the refinement symbols, coded by the layer's RefineCoder
+    base: torch.Tensor       # the base reconstruction (1, 3, H, W)
+    symbols: torch.Tensor    # the refinement symbols (C, h, w)
+    side: Side
+
+
+def encode_layers(m, tokens: np.ndarray, x: torch.Tensor, rate: int, steps: int) -> Layers:
+    """The base tokens (hb, wb) of pixels x (1, 3, H, W) and the refinement at `rate`, searched for
+    `steps` steps (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer."""
+    surprise = np.zeros(tokens.shape, np.int64)  # filled in by the exact prior while it codes
+    base_payload = encode_tokens(m.exact_prior(x.device), tokens, surprise)
+    coder = m.refine_coder()
+    coder.ref.to(x.device)
+    base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
+    side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate)
+    symbols = refine_search.find_symbols(coder, x, base, side, steps)
+    layer = coder.encode(symbols, side)  # on x's device: the coder takes them to the host
+    return Layers(base_payload, layer, base, symbols, side)
+
+
+def decode_refinement(coder, base: torch.Tensor, symbols, rate: int) -> torch.Tensor:
+    """The refined picture (1, 3, H, W) in [-1, 1] from the base reconstruction and the symbols."""
+    return coder.ref.to(base.device).decode(base, torch.as_tensor(symbols), rate)
