@@ -112,8 +112,7 @@ def summarize(rows: list[dict], images: int, bench: Path = KODAK_BENCH) -> dict:
     refined = [p for p in points if p["refined"]]
     scale_only = [p for p in points if not p["refined"]]
     hull = pareto(refined)
-    out = {"points": points, "refined_pareto": [p["point"] for p in hull],
-           "refined_hull": {m: [p["point"] for p in convex(refined, m)] for m in METRICS}}
+    out = {"points": points, "refined_pareto": [p["point"] for p in hull]}
     if len(hull) >= 2 and len(scale_only) >= 2:
         out["bd_rate_vs_scale_only"] = {m: bd(scale_only, hull, m) for m in METRICS}
     if len(hull) >= 2:
@@ -123,26 +122,6 @@ def summarize(rows: list[dict], images: int, bench: Path = KODAK_BENCH) -> dict:
         out["scale_only_bd_rate_vs_avif"] = {m: bd(avif, scale_only, m) for m in METRICS}
     in_range = [p for p in refined if 0.15 < p["bpp"] <= 0.45]
     out["refined_in_0.15_0.45_beating_jpeg_on_all_three"] = [p["point"] for p in in_range if all(p["beats_jpeg"].values())]
-    return out
-
-
-def convex(points: list[dict], metric: str) -> list[dict]:
-    """The points on the upper convex hull of (log bpp, metric) that rise with bpp: those no mix
-    of two other points beats at equal log bpp. A point below it costs a ladder BD-rate there
-    (BD-rate interpolates between neighbouring points)."""
-    pts = sorted(points, key=lambda p: p["bpp"])
-    xy = lambda p: (np.log(p["bpp"]), tr(metric, p[metric]))
-    out: list[dict] = []
-    for p in pts:
-        if out and xy(p)[1] <= xy(out[-1])[1]:
-            continue  # no better than a cheaper point
-        while len(out) >= 2:
-            (x1, y1), (x2, y2), (x3, y3) = xy(out[-2]), xy(out[-1]), xy(p)
-            if (y2 - y1) * (x3 - x1) <= (y3 - y1) * (x2 - x1):  # out[-1] on or below the chord
-                out.pop()
-            else:
-                break
-        out.append(p)
     return out
 
 
@@ -164,8 +143,6 @@ def tables(s: dict) -> str:
                      f"{'yes' if all(p['beats_jpeg'].values()) else 'no'} | {p['enc_s']:.2f} | {p['dec_s']:.2f} |")
     pct = lambda v: f"{v:+.1f} %" if isinstance(v, float) else f"undefined ({v})"
     lines += ["", f"Refined points on the PSNR-bpp Pareto front: {', '.join(s['refined_pareto'])}", ""]
-    lines += [f"Refined points on the upper convex hull of (log bpp, {m}): {', '.join(ps)}"
-              for m, ps in s.get("refined_hull", {}).items()] + [""]
     for key, what in (("bd_rate_vs_scale_only", "scale-only points"), ("bd_rate_vs_jpeg", "JPEG"),
                       ("bd_rate_vs_avif", "AVIF"), ("scale_only_bd_rate_vs_avif", "AVIF (scale-only points)")):
         if key in s:

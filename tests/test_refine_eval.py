@@ -45,11 +45,3 @@ def test_rows_resume_and_shard(tmp_path):
     again = Rows(tmp_path, lambda r: r["k"])
     assert again.done == {1} and again.all() == [{"k": 1}]
     assert shard(list(range(7)), "1/3") == [1, 4]
-
-
-def test_the_hull_drops_points_below_the_chord_of_their_neighbours():
-    pts = [{"point": k, "bpp": b, "psnr": q} for k, b, q in
-           (("a", 0.05, 24.0), ("b", 0.1, 25.5), ("below", 0.14, 25.3), ("c", 0.2, 26.5), ("worse", 0.3, 26.0))]
-    # "below": the chord b-c at log(0.14) gives 25.5 + log(1.4) / log(2) = 25.99 dB; b is above the
-    # chord a-c (25.26 dB there)
-    assert [p["point"] for p in re_.convex(pts, "psnr")] == ["a", "b", "c"]
