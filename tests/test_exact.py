@@ -104,7 +104,7 @@ def _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, self_kv=None):
     """The attention of ExactPrior._attend written the plain way: gather each query's window."""
     n, d = x.shape
     H = blk.n_head
-    q = blk.q(layer_norm(x)).view(n, H, 1, -1)
+    q = blk.qkv(layer_norm(x))[:, :d].view(n, H, 1, -1)
     k, v = kbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2), vbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2)
     sh = 2 * A - LOGIT                                                        # scores in 1/32 nat, rounded
     s = ((q * k).sum(-1) + (1 << (sh - 1))) >> sh
@@ -136,5 +136,6 @@ def test_sparse_attention_equals_gathered_windows(with_self):
     valid = torch.rand(n, 25, generator=g) < 0.5
     valid[:, 0] |= not with_self  # without its own (k, v) a query needs one valid key
     kv = tuple(torch.randint(-2 ** 14, 2 ** 14, (n, d), generator=g) for _ in range(2)) if with_self else None
-    got = prior._attend(blk, x, _Window(nb, valid, blk.n_head, N + 1), kbuf, vbuf, kv)
+    q = blk.qkv(layer_norm(x))[:, :d]
+    got = prior._attend(blk, x, q, _Window(nb, valid, blk.n_head, N + 1), kbuf, vbuf, kv)
     assert torch.equal(got, _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, kv))
