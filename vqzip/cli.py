@@ -22,6 +22,8 @@ EFFORT_HELP = ("0-9: how hard the encoder searches, against the real decoder and
                "MS-SSIM but lose 2-7 % on SSIMULACRA2. Encode seconds at -q 3 (2-core CPU), efforts 0 to 9: "
                "0.39, 0.59, 0.69, 0.82, 0.94, 1.17, 1.42, 1.66, 1.91, 2.39.")
 
+JOBS_HELP = "Files coded at once in batch mode (default: one per CPU core, each on cores/jobs torch threads; the bits do not depend on it)."
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="Learned image and video compression with tokenizers and an exact token prior.")
 train_app = typer.Typer(no_args_is_help=True, help="Train a tokenizer or a token prior on your own images.")
@@ -287,7 +289,7 @@ def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixe
     return codec.decode_file(src, dst, force=force, device=device, max_pixels=max_pixels, layers=layers)
 
 
-def _backend(name: str, address: str | None, jobs: int):
+def _backend(name: str, address: str | None, jobs: int | None):
     """None for the local backend, else the Ray backend; every input then goes through batch.run."""
     if name == "local":
         if address:
@@ -295,7 +297,7 @@ def _backend(name: str, address: str | None, jobs: int):
         return None
     if name != "ray":
         raise InputError(f"unknown backend {name!r} (use local or ray)")
-    if jobs != 1:
+    if jobs is not None and jobs != 1:
         raise InputError("--jobs is for the local backend; Ray runs as many files at once as the cluster has CPUs")
     from . import ray_backend
     return ray_backend.connect(address)
@@ -318,7 +320,7 @@ def encode(
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files coded at once in batch mode."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
     backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (on stderr with -o -, so that stdout holds only the file)."),
@@ -370,7 +372,7 @@ def decode(
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files decoded at once in batch mode."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
     backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),
