@@ -12,15 +12,14 @@ import typer
 
 from .errors import InputError, VqzipError
 
-# the figures are measured by benchmarks/effort_sweep.py (benchmarks/results/effort_refine and
-# effort_speed_levels); written out here so that --help stays instant
+# the figures are measured by benchmarks/effort_sweep.py (benchmarks/results/effort_default);
+# written out here so that --help stays instant
 EFFORT_HELP = ("0-9: how hard the encoder searches, against the real decoder and the exact tables, for what it "
                "sends: the refinement layer's symbols at -q 2 and up, the base tokens of video key frames "
                "(-q 1 and --model alone are not searched). Higher: slower, better; decoding is unchanged. "
-               "Default 8 for images, 0 for video. On Kodak, -q 1 to 5, effort 8 saves 7.2 % of the bits at equal "
-               "PSNR, 7.1 % at equal MS-SSIM and 10.4 % at equal SSIMULACRA2; efforts 1-4 save 3-6 % on PSNR and "
-               "MS-SSIM but lose 2-7 % on SSIMULACRA2. Encode seconds at -q 3 (2-core CPU), efforts 0 to 9: "
-               "0.39, 0.59, 0.69, 0.82, 0.94, 1.17, 1.42, 1.66, 1.91, 2.39.")
+               "Default 5 for images, 0 for video. On Kodak, -q 1 to 5, effort 5 saves 3.9 % of the bits at equal "
+               "PSNR, 3.0 % at equal MS-SSIM and 4.6 % at equal SSIMULACRA2 (effort 8: 4.6, 3.8 and 5.5 %). "
+               "Encode CPU seconds at -q 3 (one thread): 0.52 at effort 0, 1.56 at 5, 2.32 at 8.")
 
 JOBS_HELP = "Files coded at once in batch mode (default: one per CPU core, each on cores/jobs torch threads; the bits do not depend on it)."
 
@@ -335,7 +334,7 @@ def encode(
       vqzip encode photo.png                 [dim]# -> photo.vqz[/dim]
       vqzip encode photo.png -o small.vqz -q 2
       vqzip encode photo.png --bpp 0.05
-      vqzip encode photo.png --effort 0      [dim]# about 5x faster, 7-10 % more bits; decoding is unchanged[/dim]
+      vqzip encode photo.png --effort 0      [dim]# about 3x faster, 3-5 % more bits; decoding is unchanged[/dim]
       vqzip encode clip.mp4 -o clip.vqz --gop 32
       vqzip encode footage/ -o packed/ -r --jobs 2 --json
       vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379

@@ -57,7 +57,7 @@ STEPS = [0, 1, 2, 3, 4, 6, 8, 10, 12, 16]  # base decoder steps per effort level
 REFINE_STEPS = [0, 2, 4, 6, 8, 12, 16, 20, 24, 32]
 LR = 0.2
 # issue 29: the default encode within 8x AVIF's time on the 2-core CPU, keeping at least half of
-# effort 8's gain. With the learned refinement entropy model, effort 5 (12 steps) keeps 83-86 %
+# effort 8's gain. With the learned refinement entropy model, effort 5 (12 steps) keeps 80-83 %
 # of it on Kodak q1-q5 for half the search time (benchmarks/results/effort_default); effort 8,
 # the default until then, followed issue 14's rule (every Kodak image within 3 s at -q 3)
 DEFAULT_EFFORT = 5
