@@ -88,6 +88,8 @@ def main():
     src.mkdir()
     for f in files:
         shutil.copy(f, src / f.name)
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()  # at the start: what the rounds run
     rounds = []
     try:
         for r in range(a.rounds):
@@ -117,8 +119,7 @@ def main():
         "machine": cpu_model(), "cores": len(os.sched_getaffinity(0)),
         "env_OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "pillow": PIL.__version__,
-                     "vqzip_commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                                    capture_output=True, text=True).stdout.strip()},
+                     "vqzip_commit": commit},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "images": [f.name for f in files],
         "load_average_1min": {"min": min(loads), "max": max(loads)},
         "bpp": sum(sizes.values()) * 8 / sum(im.width * im.height for im in images),
