@@ -108,6 +108,22 @@ def test_batch_decode_mirrors_the_tree(tmp_path, photo):
     assert Image.open(tmp_path / "back" / "sub" / "a.png").size == Image.open(photo).size
 
 
+def test_files_side_by_side_code_the_bits_of_one_at_a_time(tmp_path, photo):
+    """--jobs 2 (two files at once, one torch thread each; the default on two cores) writes the
+    files and pictures that --jobs 1 (one file on every thread) does."""
+    src = tmp_path / "in"
+    src.mkdir()
+    img = Image.open(photo).convert("RGB")
+    img.save(src / "a.png")
+    img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(src / "b.png")
+    for jobs in (1, 2):
+        run_cli("encode", src, "-o", tmp_path / f"vqz{jobs}", "--jobs", jobs, check=True)
+        run_cli("decode", tmp_path / f"vqz{jobs}", "-o", tmp_path / f"png{jobs}", "--jobs", jobs, check=True)
+    for name in ("a", "b"):
+        assert (tmp_path / "vqz1" / f"{name}.vqz").read_bytes() == (tmp_path / "vqz2" / f"{name}.vqz").read_bytes()
+        assert Image.open(tmp_path / "png1" / f"{name}.png").tobytes() == Image.open(tmp_path / "png2" / f"{name}.png").tobytes()
+
+
 def test_max_pixels_bounds_decoding_work(tmp_path, photo):
     """A service decoding untrusted files can refuse large declared sizes before any work."""
     vqz = tmp_path / "p.vqz"

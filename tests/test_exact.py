@@ -104,7 +104,7 @@ def _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, self_kv=None):
     """The attention of ExactPrior._attend written the plain way: gather each query's window."""
     n, d = x.shape
     H = blk.n_head
-    q = blk.q(layer_norm(x)).view(n, H, 1, -1)
+    q = blk.qkv(layer_norm(x))[:, :d].view(n, H, 1, -1)
     k, v = kbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2), vbuf[nb].long().view(n, -1, H, d // H).transpose(1, 2)
     sh = 2 * A - LOGIT                                                        # scores in 1/32 nat, rounded
     s = ((q * k).sum(-1) + (1 << (sh - 1))) >> sh
@@ -136,5 +136,30 @@ def test_sparse_attention_equals_gathered_windows(with_self):
     valid = torch.rand(n, 25, generator=g) < 0.5
     valid[:, 0] |= not with_self  # without its own (k, v) a query needs one valid key
     kv = tuple(torch.randint(-2 ** 14, 2 ** 14, (n, d), generator=g) for _ in range(2)) if with_self else None
-    got = prior._attend(blk, x, _Window(nb, valid, blk.n_head, N + 1), kbuf, vbuf, kv)
+    q = blk.qkv(layer_norm(x))[:, :d]
+    got = prior._attend(blk, x, q, _Window(nb, valid, blk.n_head, N + 1), kbuf, vbuf, kv)
     assert torch.equal(got, _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, kv))
+
+
+def test_every_partial_sum_of_the_shipped_prior_is_exact():
+    """The bound behind 'exact in any order': in every product of the shipped prior, the bias plus
+    any subset of the terms stays below 2^53, from the weights themselves and the largest
+    activation each layer can be fed (the clamp, LayerNorm's sqrt(d) * 2^A, or the low half's
+    input: a clamped output plus a clamped embedding, up to 2 * CLAMP)."""
+    from vqzip import zoo
+    from vqzip.exact import ATTN_EXP, Linear
+    prior = zoo.get_model(zoo.resolve().model).prior
+    d = prior.cfg.d_model
+    assert int(d ** 0.5 + 1) << A <= CLAMP  # LayerNorm's output: |c| <= sqrt(d * var) = sqrt(d) sd
+
+    def worst(lin: Linear, x_max: int) -> float:
+        return float((lin.b.abs() + x_max * lin.w.abs().sum(0)).max())
+
+    layers = [(lin, CLAMP) for b in prior.blocks for lin in (b.qkv, b.kv, b.o, b.fc1, b.fc2)]
+    layers += [(prior.heads, CLAMP), (prior.head_lo, 2 * CLAMP)]
+    assert max(worst(lin, x) for lin, x in layers) < 2 ** 53
+    # attention: a score sums head_dim products of a clamped query and key; an output sums, over the
+    # window and the query itself, an exp-table weight times a clamped value
+    window = (2 * prior.cfg.window + 1) ** 2 + 1
+    assert d // prior.cfg.n_head * CLAMP ** 2 < 2 ** 53
+    assert window * int(ATTN_EXP.max()) * CLAMP < 2 ** 53

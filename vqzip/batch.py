@@ -2,6 +2,7 @@
 past bad files and report them at the end."""
 from __future__ import annotations
 
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -51,13 +52,18 @@ def plan(inputs: list[Path], out: Path | None, suffix: str | Callable[[Path], st
     return jobs
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def run(jobs: list[tuple[Path, Path]], work: Callable[[Path, Path, Callable[[], None]], dict], skip_fresh: bool,
-        label: str, show_progress: bool = True, workers: int = 1, backend=None) -> Summary:
-    """work(src, dst, on_frame) for every job, `workers` at a time in threads here, or on `backend`
-    (ray_backend.RayBackend: one Ray task a file). on_frame advances the frame counter of the
-    progress display (video). Failures are collected, not raised."""
+        label: str, show_progress: bool = True, workers: int | None = 1, backend=None) -> Summary:
+    """work(src, dst, on_frame) for every job, `workers` at a time in threads here (None: one per
+    core), or on `backend` (ray_backend.RayBackend: one Ray task a file). on_frame advances the
+    frame counter of the progress display (video). Failures are collected, not raised."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise InputError(f"--jobs must be at least 1, not {workers}")
     s = Summary()
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[name]}"),
@@ -75,6 +81,7 @@ def run(jobs: list[tuple[Path, Path]], work: Callable[[Path, Path, Callable[[], 
                 bar.advance(files)
             else:
                 todo.append((src, dst))
+        workers = min(cores(), max(1, len(todo))) if workers is None else workers
         for kind, record in _results(todo, work, on_frame, workers, backend):
             getattr(s, kind).append(record)
             bar.advance(files)
@@ -98,5 +105,14 @@ def _results(todo, work, on_frame, workers: int, backend):
         for src, dst in todo:
             yield attempt(work, src, dst, on_frame)
     else:  # torch and the coders release the GIL, so threads overlap the heavy work
-        with ThreadPoolExecutor(workers) as pool:
-            yield from (f.result() for f in as_completed([pool.submit(attempt, work, *job, on_frame) for job in todo]))
+        # files side by side share the cores: each file's torch ops get cores/workers threads, so
+        # the cores are not oversubscribed (on a busy machine, two-thread ops waiting on each
+        # other took up to 40x one thread's time), and each file codes the same bits it would alone
+        import torch
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, cores() // workers))
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                yield from (f.result() for f in as_completed([pool.submit(attempt, work, *job, on_frame) for job in todo]))
+        finally:
+            torch.set_num_threads(before)

@@ -12,15 +12,16 @@ import typer
 
 from .errors import InputError, VqzipError
 
-# the figures are measured by benchmarks/effort_sweep.py (benchmarks/results/effort_refine and
-# effort_speed_levels); written out here so that --help stays instant
+# the figures are measured by benchmarks/effort_sweep.py (benchmarks/results/effort_default);
+# written out here so that --help stays instant
 EFFORT_HELP = ("0-9: how hard the encoder searches, against the real decoder and the exact tables, for what it "
                "sends: the refinement layer's symbols at -q 2 and up, the base tokens of video key frames "
                "(-q 1 and --model alone are not searched). Higher: slower, better; decoding is unchanged. "
-               "Default 8 for images, 0 for video. On Kodak, -q 1 to 5, effort 8 saves 7.2 % of the bits at equal "
-               "PSNR, 7.1 % at equal MS-SSIM and 10.4 % at equal SSIMULACRA2; efforts 1-4 save 3-6 % on PSNR and "
-               "MS-SSIM but lose 2-7 % on SSIMULACRA2. Encode seconds at -q 3 (2-core CPU), efforts 0 to 9: "
-               "0.39, 0.59, 0.69, 0.82, 0.94, 1.17, 1.42, 1.66, 1.91, 2.39.")
+               "Default 5 for images, 0 for video. On Kodak, -q 1 to 5, effort 5 saves 3.9 % of the bits at equal "
+               "PSNR, 3.0 % at equal MS-SSIM and 4.6 % at equal SSIMULACRA2 (effort 8: 4.6, 3.8 and 5.5 %). "
+               "Encode CPU seconds at -q 3 (one thread): 0.52 at effort 0, 1.56 at 5, 2.32 at 8.")
+
+JOBS_HELP = "Files coded at once in batch mode (default: one per CPU core, each on cores/jobs torch threads; the bits do not depend on it)."
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
                   help="Learned image and video compression with tokenizers and an exact token prior.")
@@ -332,7 +333,7 @@ def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixe
     return codec.decode_file(src, dst, force=force, device=device, max_pixels=max_pixels, layers=layers)
 
 
-def _backend(name: str, address: str | None, jobs: int):
+def _backend(name: str, address: str | None, jobs: int | None):
     """None for the local backend, else the Ray backend; every input then goes through batch.run."""
     if name == "local":
         if address:
@@ -340,7 +341,7 @@ def _backend(name: str, address: str | None, jobs: int):
         return None
     if name != "ray":
         raise InputError(f"unknown backend {name!r} (use local or ray)")
-    if jobs != 1:
+    if jobs is not None and jobs != 1:
         raise InputError("--jobs is for the local backend; Ray runs as many files at once as the cluster has CPUs")
     from . import ray_backend
     return ray_backend.connect(address)
@@ -363,7 +364,7 @@ def encode(
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files coded at once in batch mode."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
     backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (on stderr with -o -, so that stdout holds only the file)."),
@@ -378,7 +379,7 @@ def encode(
       vqzip encode photo.png                 [dim]# -> photo.vqz[/dim]
       vqzip encode photo.png -o small.vqz -q 2
       vqzip encode photo.png --bpp 0.05
-      vqzip encode photo.png --effort 0      [dim]# about 5x faster, 7-10 % more bits; decoding is unchanged[/dim]
+      vqzip encode photo.png --effort 0      [dim]# about 3x faster, 3-5 % more bits; decoding is unchanged[/dim]
       vqzip encode clip.mp4 -o clip.vqz --gop 32
       vqzip encode footage/ -o packed/ -r --jobs 2 --json
       vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379
@@ -415,7 +416,7 @@ def decode(
     device: str = typer.Option("auto", help="auto, cpu or cuda (for the tokenizer)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into subfolders."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files decoded at once in batch mode."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
     backend: str = typer.Option("local", help="local (threads here) or ray (one Ray task a file)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: a local Ray instance)."),
     salvage: bool = typer.Option(False, "--salvage", help="Videos: decode the intact GOPs of a damaged file; lost frames repeat the last good one."),

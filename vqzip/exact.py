@@ -99,8 +99,20 @@ class Linear:
         if float(self.b.abs().max()) + self.w.shape[0] * 2.0 ** (W_BITS - 1) * CLAMP >= 2.0 ** 53:
             raise ValueError("a bias too large for exact float64 sums (weights far smaller than biases)")
 
+    @classmethod
+    def side_by_side(cls, *parts: "Linear") -> "Linear":
+        """One layer whose output is the parts' outputs concatenated, the same integers in one
+        product instead of several: each column keeps its own power-of-two rescale."""
+        out = cls.__new__(cls)
+        out.w = torch.cat([p.w for p in parts], 1)
+        out.b = torch.cat([p.b for p in parts])
+        out.scale = torch.cat([torch.full((p.w.shape[1],), p.scale, dtype=torch.float64) for p in parts])
+        return out
+
     def to(self, device):
         self.w, self.b = self.w.to(device), self.b.to(device)
+        if isinstance(self.scale, torch.Tensor):
+            self.scale = self.scale.to(device)
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,9 +128,11 @@ class ExactBlock:
     def __init__(self, blk, n_head: int):
         dh = blk.q.weight.shape[0] // n_head
         self.n_head = n_head
-        self.q = Linear(blk.q.weight / math.sqrt(dh), blk.q.bias / math.sqrt(dh), ln=blk.ln1)
-        self.k = Linear(blk.k.weight, blk.k.bias, ln=blk.ln1)
-        self.v = Linear(blk.v.weight, blk.v.bias, ln=blk.ln1)
+        q = Linear(blk.q.weight / math.sqrt(dh), blk.q.bias / math.sqrt(dh), ln=blk.ln1)
+        k, v = (Linear(lin.weight, lin.bias, ln=blk.ln1) for lin in (blk.k, blk.v))
+        # q, k and v read the same normalized input: one product for the three (the query stream
+        # and the content stream's inner layers), one for k and v (its last layer)
+        self.qkv, self.kv = Linear.side_by_side(q, k, v), Linear.side_by_side(k, v)
         self.o = Linear(blk.o.weight, blk.o.bias)
         self.fc1 = Linear(blk.fc1.weight, blk.fc1.bias, ln=blk.ln2)
         self.fc2 = Linear(blk.fc2.weight, blk.fc2.bias)
@@ -140,37 +154,39 @@ class ExactPrior:
         self.cfg = cfg
         self.emb_hi, self.emb_lo, self.query = _emb(model.emb_hi), _emb(model.emb_lo), _emb(model.query)
         self.blocks = [ExactBlock(b, cfg.n_head) for b in model.blocks]
-        self.head_hi = Linear(model.head_hi.weight, model.head_hi.bias, out_frac=LOGIT, ln=model.ln_f)
-        self.lo_in = Linear(model.lo_in.weight, model.lo_in.bias, ln=model.ln_f)
+        # the high half's logits and the low half's input read the same output: one product
+        self.heads = Linear.side_by_side(
+            Linear(model.head_hi.weight, model.head_hi.bias, out_frac=LOGIT, ln=model.ln_f),
+            Linear(model.lo_in.weight, model.lo_in.bias, ln=model.ln_f))
         self.lo_cond = _emb(model.lo_cond)
         self.head_lo = Linear(model.head_lo.weight, model.head_lo.bias, out_frac=LOGIT)
         self.offsets = window_offsets(cfg.window)
         self.attn_exp, self.prob_exp = ATTN_EXP.to(dev), PROB_EXP.to(dev)
         self.emb_hi, self.emb_lo, self.query, self.lo_cond = (
             t.to(dev) for t in (self.emb_hi, self.emb_lo, self.query, self.lo_cond))
-        for lin in (self.head_hi, self.lo_in, self.head_lo):
+        for lin in (self.heads, self.head_lo):
             lin.to(dev)
         for b in self.blocks:
-            for lin in (b.q, b.k, b.v, b.o, b.fc1, b.fc2):
+            for lin in (b.qkv, b.kv, b.o, b.fc1, b.fc2):
                 lin.to(dev)
             b.bias = b.bias.to(dev)
 
     # -- pieces -------------------------------------------------------------------------------
-    def _attend(self, blk: ExactBlock, x, win: "_Window", kbuf, vbuf, self_kv=None):
-        """x (n, d) at frac A attends to the valid cached neighbours listed by `win`, and optionally
-        to its own (k, v). Both products touch only those slots: a sampled dense-dense product
-        gives the scores, a sparse matrix of weights times the value cache gives the output. Sums
-        of integers in float64 are exact in any order, so the sparse kernels' order cannot change
-        a bit."""
+    def _attend(self, blk: ExactBlock, x, q, win: "_Window", kbuf, vbuf, self_kv=None):
+        """x (n, d) at frac A, with its queries q (n, d), attends to the valid cached neighbours
+        listed by `win`, and optionally to its own (k, v). Both products touch only those slots: a
+        sampled dense-dense product gives the scores, a sparse matrix of weights times the value
+        cache gives the output. Sums of integers in float64 are exact in any order, so the sparse
+        kernels' order cannot change a bit."""
         n, d = x.shape
         H = blk.n_head
-        q = blk.q(layer_norm(x)).double().view(n * H, -1)                                   # (nH, dh)
+        q = q.double().reshape(n * H, -1)                                                   # (nH, dh)
         s = torch.sparse.sampled_addmm(win.pattern, q, kbuf.view(win.shape[1], -1).T, beta=0.0).values()
         s = _shift(s.long(), 2 * A - LOGIT) + blk.bias.view(-1)[win.bias_idx]                 # (nnz,)
         top = torch.full((n * H,), -(1 << 40), dtype=torch.int64, device=x.device)
         top.scatter_reduce_(0, win.row, s, "amax")
         if self_kv is not None:
-            ks, vs = (t.view(n * H, -1).double() for t in self_kv)
+            ks, vs = (t.reshape(n * H, -1).double() for t in self_kv)
             centre = (self.offsets.shape[0] - 1) // 2
             s_self = _shift((q * ks).sum(-1).long(), 2 * A - LOGIT) + blk.bias[:, centre].repeat(n)
             top = torch.maximum(top, s_self)
@@ -197,9 +213,8 @@ class ExactPrior:
     def _query_stream(self, x, nb, valid, kb, vb):
         win = _Window(nb, valid, self.cfg.n_head, kb[0].shape[0])
         for i, blk in enumerate(self.blocks):
-            h = layer_norm(x)
-            x = self._attend(blk, x, win, kb[i], vb[i], self_kv=(blk.k(h), blk.v(h)))
-            x = self._mlp(blk, x)
+            q, k, v = blk.qkv(layer_norm(x)).chunk(3, 1)
+            x = self._mlp(blk, self._attend(blk, x, q, win, kb[i], vb[i], self_kv=(k, v)))
         return layer_norm(x)
 
     def _content_stream(self, x, pos, nb, valid, kb, vb):
@@ -208,16 +223,20 @@ class ExactPrior:
         win = _Window(nb, valid, self.cfg.n_head, kb[0].shape[0])
         for i, blk in enumerate(self.blocks):
             h = layer_norm(x)
-            kb[i][pos], vb[i][pos] = blk.k(h).double(), blk.v(h).double()
-            if i < len(self.blocks) - 1:
-                x = self._mlp(blk, self._attend(blk, x, win, kb[i], vb[i]))
+            if i == len(self.blocks) - 1:
+                kb[i][pos], vb[i][pos] = blk.kv(h).double().chunk(2, 1)
+                break
+            q, k, v = blk.qkv(h).chunk(3, 1)
+            kb[i][pos], vb[i][pos] = k.double(), v.double()
+            x = self._mlp(blk, self._attend(blk, x, q, win, kb[i], vb[i]))
 
     def _code_group(self, n, pos, code):
         """Both halves of a group's tokens from its query-stream output n."""
         dev = self.device
         pos_np = host(pos)
-        hi = torch.as_tensor(code("hi", pos_np, self._probs(self.head_hi(n))), dtype=torch.int64, device=dev)
-        u = (self.lo_in(n) + self.lo_cond[hi]).clamp_(min=0)
+        logits_hi, lo_in = self.heads(n).split([self.lo_cond.shape[0], self.cfg.d_model], 1)
+        hi = torch.as_tensor(code("hi", pos_np, self._probs(logits_hi)), dtype=torch.int64, device=dev)
+        u = (lo_in + self.lo_cond[hi]).clamp_(min=0)
         lo = torch.as_tensor(code("lo", pos_np, self._probs(self.head_lo(u))), dtype=torch.int64, device=dev)
         return hi, lo
 

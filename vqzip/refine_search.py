@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import torch
 
+from .devices import autocast
 from .refine import Refiner
 from .refine_entropy import RefineCoder, Side
 from .search import tiles
@@ -100,7 +101,9 @@ def search_tile(coder: RefineCoder, x, base, side: Side, s, core, steps: int) ->
         sym[..., cy, cx] = core_symbols
         sym.requires_grad_(need_grad)
         with torch.set_grad_enabled(need_grad):
-            y = ref.reconstruct(bw, sym, r).float()[..., loss_px[0], loss_px[1]]
+            with autocast(x.device):  # the decoder's own precision (refine.Refiner.decode)
+                y = ref.reconstruct(bw, sym, r)
+            y = y.float()[..., loss_px[0], loss_px[1]]
             bits = _at(lengths, sym.detach() + L)[..., ry, rx]
             # refine_loss is the training loss over 1000; J is in the search's 0-255 units
             loss = refine_loss(target, y, bits, lams)[0] * 1000

@@ -1,0 +1,140 @@
+"""Encode and decode time per image through the command line, folder in and folder out, against
+Pillow's AVIF encode of the same images in the same run (issue 29's yardstick).
+
+Each round times, one after the other: AVIF (speed 6, quality 0, as benchmarks/speed.py always
+has) encoding every image; `vqzip encode IN -o VQZ`; `vqzip decode VQZ -o PNG`. The vqzip times
+are whole commands (interpreter start, imports and model loading included), divided by the
+number of images; per-image means go over the rounds' medians, so a burst of load on a shared
+machine moves both sides alike. The one-minute load average is recorded around every step, and
+the CPU seconds of every step beside its wall time (AVIF and vqzip's default both use every core:
+Pillow's AVIF encoder runs one thread a core, vqzip one file a core).
+
+usage: python benchmarks/speed_cli.py [KODAK_DIR] [--images 8] [--rounds 3] [--jobs J] [--effort E]
+       [--quality Q] [--out results.json]
+"""
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import PIL
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def vqzip(*args) -> tuple[float, float]:
+    """Wall and CPU seconds (all its threads) of one vqzip command, which must succeed."""
+    t, c = time.perf_counter(), children_cpu()
+    subprocess.run([sys.executable, "-m", "vqzip", *map(str, args)], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - t, children_cpu() - c
+
+
+def avif(images: list[Image.Image]) -> tuple[list[float], float]:
+    """Wall seconds of each image's encode, and CPU seconds of them all."""
+    out, c = [], time.process_time()
+    for im in images:
+        t = time.perf_counter()
+        im.save(io.BytesIO(), format="AVIF", quality=0, speed=6)
+        out.append(time.perf_counter() - t)
+    return out, time.process_time() - c
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kodak", nargs="?", type=Path, default=ROOT.parent / "shared/data/kodak")
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=None, help="vqzip --jobs (default: vqzip's)")
+    ap.add_argument("--effort", type=int, default=None, help="vqzip --effort (default: vqzip's)")
+    ap.add_argument("--quality", type=int, default=None, help="vqzip -q (default: vqzip's)")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    files = sorted(a.kodak.glob("*.png"))[:a.images]
+    images = [Image.open(f).convert("RGB") for f in files]
+    dec_opts = ["--jobs", a.jobs] if a.jobs else []
+    enc_opts = [*dec_opts, *(["--effort", a.effort] if a.effort is not None else []),
+                *(["-q", a.quality] if a.quality else [])]
+    work = Path(tempfile.mkdtemp(prefix="vqzip_speed_"))
+    src, vqz, png = work / "in", work / "vqz", work / "png"
+    src.mkdir()
+    for f in files:
+        shutil.copy(f, src / f.name)
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()  # at the start: what the rounds run
+    rounds = []
+    try:
+        for r in range(a.rounds):
+            row = {"load_start": load()}
+            row["avif_s"], row["avif_cpu_s"] = avif(images)
+            row["load_after_avif"] = load()
+            row["encode_s"], row["encode_cpu_s"] = vqzip("encode", src, "-o", vqz, "-f", *enc_opts)
+            row["load_after_encode"] = load()
+            row["decode_s"], row["decode_cpu_s"] = vqzip("decode", vqz, "-o", png, "-f", *dec_opts)
+            row["load_after_decode"] = load()
+            rounds.append(row)
+            print(json.dumps({k: [round(x, 3) for x in v] if isinstance(v, list) else round(v, 3)
+                              for k, v in row.items()}), flush=True)
+        sizes = {f.name: (vqz / f.with_suffix(".vqz").name).stat().st_size for f in files}
+    finally:
+        shutil.rmtree(work)
+    n = len(files)
+    avif_img = statistics.mean(statistics.median(r["avif_s"][i] for r in rounds) for i in range(n))
+    enc_img = statistics.median(r["encode_s"] for r in rounds) / n
+    dec_img = statistics.median(r["decode_s"] for r in rounds) / n
+    cpu = {k: statistics.median(r[f"{k}_cpu_s"] for r in rounds) / n for k in ("avif", "encode", "decode")}
+    loads = [v for r in rounds for k, v in r.items() if k.startswith("load")]
+    res = {
+        "command": "python benchmarks/speed_cli.py " + " ".join(sys.argv[1:]),
+        "vqzip_encode": f"vqzip encode IN -o VQZ -f {' '.join(map(str, enc_opts))}".strip(),
+        "vqzip_decode": f"vqzip decode VQZ -o PNG -f {' '.join(map(str, dec_opts))}".strip(),
+        "machine": cpu_model(), "cores": len(os.sched_getaffinity(0)),
+        "env_OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "pillow": PIL.__version__,
+                     "vqzip_commit": commit},
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "images": [f.name for f in files],
+        "load_average_1min": {"min": min(loads), "max": max(loads)},
+        "bpp": sum(sizes.values()) * 8 / sum(im.width * im.height for im in images),
+        "seconds_per_image": {"avif_encode": avif_img, "vqzip_encode": enc_img, "vqzip_decode": dec_img},
+        "encode_over_avif": enc_img / avif_img, "decode_over_avif": dec_img / avif_img,
+        # CPU seconds (every thread's) per image: the work, which load moves less than the wall time
+        "cpu_seconds_per_image": {"avif_encode": cpu["avif"], "vqzip_encode": cpu["encode"], "vqzip_decode": cpu["decode"]},
+        "encode_over_avif_cpu": cpu["encode"] / cpu["avif"], "decode_over_avif_cpu": cpu["decode"] / cpu["avif"],
+        "rounds": rounds,
+    }
+    print(json.dumps({k: v for k, v in res.items() if k != "rounds"}, indent=1))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(res, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
