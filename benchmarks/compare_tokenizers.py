@@ -19,10 +19,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip.bench import metrics as M  # noqa: E402
 from vqzip.codec import resized, scaled_size, to_image, to_tensor  # noqa: E402
-from vqzip.entropy import encode_tokens  # noqa: E402
-from vqzip.exact import ExactPrior  # noqa: E402
-from vqzip.prior import load_prior  # noqa: E402
-from vqzip.tokenizer import load_tokenizer  # noqa: E402
+from vqzip.coding.entropy import encode_tokens  # noqa: E402
+from vqzip.coding.exact import ExactPrior  # noqa: E402
+from vqzip.nn.prior import load_prior  # noqa: E402
+from vqzip.nn.tokenizer import load_tokenizer  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import emit  # noqa: E402
 

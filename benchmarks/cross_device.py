@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]
 from report import emit  # noqa: E402
 from test_golden import HERE as GOLDEN, RECORD, fixed_grid  # noqa: E402
 from vqzip import codec, zoo  # noqa: E402
-from vqzip.entropy import encode_tokens  # noqa: E402
+from vqzip.coding.entropy import encode_tokens  # noqa: E402
 
 PIXEL_LEVELS = 8  # decodes on two devices may differ this much in 0-255 levels (bf16 against fp32)
 

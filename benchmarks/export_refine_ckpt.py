@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vqzip.refine import RefineConfig, Refiner
+from vqzip.nn.refine import RefineConfig, Refiner
 from vqzip.train.checkpoint import load_checkpoint, read_meta
 from vqzip.weights import export_weights
 ckpt, out = Path(sys.argv[1]), Path(sys.argv[2])

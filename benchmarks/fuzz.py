@@ -66,7 +66,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vqzip import codec, container, media, video  # noqa: E402
+from vqzip import codec, media, video  # noqa: E402
+from vqzip.coding import container
 from vqzip.errors import VqzipError  # noqa: E402
 
 KODAK23 = ROOT.parent / "shared" / "data" / "kodak" / "kodim23.png"

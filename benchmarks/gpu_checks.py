@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip.devices import tokenizer_precision  # noqa: E402
-from vqzip.exact import ExactPrior  # noqa: E402
-from vqzip.prior import load_prior  # noqa: E402
-from vqzip.tokenizer import load_tokenizer  # noqa: E402
+from vqzip.coding.exact import ExactPrior  # noqa: E402
+from vqzip.nn.prior import load_prior  # noqa: E402
+from vqzip.nn.tokenizer import load_tokenizer  # noqa: E402
 from vqzip.train.data import CropSampler  # noqa: E402
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vqzip import codec, exact, zoo  # noqa: E402
-from vqzip.entropy import decode_tokens, encode_tokens  # noqa: E402
+from vqzip import codec, zoo  # noqa: E402
+from vqzip.coding import exact
+from vqzip.coding.entropy import decode_tokens, encode_tokens  # noqa: E402
 
 EXACT_FLOAT32 = 2 ** 24
 W_MAX = 127

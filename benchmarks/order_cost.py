@@ -26,7 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vqzip.codec import resized, scaled_size, to_tensor  # noqa: E402
-from vqzip.prior import load_prior  # noqa: E402
+from vqzip.nn.prior import load_prior  # noqa: E402
 from vqzip.weights import load_weights  # noqa: E402
 from vqzip.zoo import get_model, resolve  # noqa: E402
 from report import emit  # noqa: E402

@@ -25,8 +25,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from vqzip import codec, container  # noqa: E402
-from vqzip.refine_context import logistic_bits  # noqa: E402
+from vqzip import codec  # noqa: E402
+from vqzip.coding import container
+from vqzip.nn.refine_context import logistic_bits  # noqa: E402
 from report import Rows, shard  # noqa: E402
 
 

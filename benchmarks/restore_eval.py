@@ -1,4 +1,4 @@
-"""The restoration filter (vqzip/restore.py) on Kodak: the same files decoded with and without it.
+"""The restoration filter (vqzip/nn/restore.py) on Kodak: the same files decoded with and without it.
 
 The filter costs no bits, so for every image and ladder point one real .vqz file is made (the
 installed refinement layer, which must carry a filter) and decoded twice, with and without it;
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vqzip import codec, zoo  # noqa: E402
 from vqzip.bench import metrics as M  # noqa: E402
-from vqzip.restore import macs_per_pixel  # noqa: E402
+from vqzip.nn.restore import macs_per_pixel  # noqa: E402
 from refine_eval import METRICS, bd  # noqa: E402
 from report import Rows, emit, shard  # noqa: E402
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vqzip import codec, container, devices, entropy, zoo  # noqa: E402
+from vqzip import codec, devices, zoo  # noqa: E402
+from vqzip.coding import container, entropy
 
 
 class Clock:

@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vqzip.tokenizer import TokenizerConfig  # noqa: E402
+from vqzip.nn.tokenizer import TokenizerConfig  # noqa: E402
 from vqzip.train import loop, tokenizer as after  # noqa: E402
 
 BEFORE = "98bd679"  # the last commit whose trainer cut crops on the host

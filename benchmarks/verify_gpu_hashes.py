@@ -16,8 +16,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_checks import table_hash  # noqa: E402
-from vqzip.exact import ExactPrior  # noqa: E402
-from vqzip.prior import load_prior  # noqa: E402
+from vqzip.coding.exact import ExactPrior  # noqa: E402
+from vqzip.nn.prior import load_prior  # noqa: E402
 from vqzip.weights import weights_hash  # noqa: E402
 
 prior_path, checks = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())

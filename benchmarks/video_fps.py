@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import video, zoo  # noqa: E402
 from vqzip.codec import scaled_size  # noqa: E402
 from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
-from vqzip.entropy import decode_tokens, encode_tokens  # noqa: E402
-from vqzip.temporal import TemporalState, encode_predicted  # noqa: E402
+from vqzip.coding.entropy import decode_tokens, encode_tokens  # noqa: E402
+from vqzip.coding.temporal import TemporalState, encode_predicted  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import emit  # noqa: E402
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vqzip import codec, container
+from vqzip import codec
+from vqzip.coding import container
 from vqzip.errors import FormatError, InputError, ModelError
 
 from conftest import psnr

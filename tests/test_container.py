@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from vqzip import container
-from vqzip.container import (BASE_VERSION, COMPACT_VERSION, FORMAT_VERSION, LAYERED_VERSION, MAGIC, Header, describe,
+from vqzip.coding import container
+from vqzip.coding.container import (BASE_VERSION, COMPACT_VERSION, FORMAT_VERSION, LAYERED_VERSION, MAGIC, Header, describe,
                              layers, pack, read_header, unpack)
 from vqzip.errors import FormatError
 

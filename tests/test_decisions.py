@@ -13,7 +13,7 @@ from conftest import KODAK
 from vqzip import video, zoo
 from vqzip.decisions import Decider, block_mse, change_bits
 from vqzip.errors import ModelError
-from vqzip.temporal import TemporalState
+from vqzip.coding.temporal import TemporalState
 
 VIDEO = replace(zoo.resolve(kind="video_tokens"), scale=Fraction(1))  # the default decisions, tokens at the clip's size
 OFF = replace(VIDEO, lam=None)

@@ -9,11 +9,11 @@ from PIL import Image
 
 from vqzip import codec, zoo
 from vqzip.devices import host
-from vqzip.entropy import decode_tokens, encode_tokens
-from vqzip.exact import ExactPrior
-from vqzip.refine import RefineConfig, Refiner
-from vqzip.refine_entropy import RefineCoder
-from vqzip.temporal import TemporalState, decode_predicted, encode_predicted
+from vqzip.coding.entropy import decode_tokens, encode_tokens
+from vqzip.coding.exact import ExactPrior
+from vqzip.nn.refine import RefineConfig, Refiner
+from vqzip.coding.refine_entropy import RefineCoder
+from vqzip.coding.temporal import TemporalState, decode_predicted, encode_predicted
 
 from conftest import SEARCHED, SMALL, macaw
 from test_exact import random_prior
@@ -106,7 +106,7 @@ def test_the_exact_prior_follows_a_cuda_device_and_the_host_stays_the_reference(
     class Recorded:
         def __init__(self, model, device="cpu"):
             made.append(device)
-    monkeypatch.setattr("vqzip.exact.ExactPrior", Recorded)
+    monkeypatch.setattr("vqzip.coding.exact.ExactPrior", Recorded)
     fresh = zoo.Model(m.name, m.path)  # an empty cache of priors
     cuda = torch.device("cuda", 0)
     first = fresh.exact_prior(cuda)

@@ -37,8 +37,8 @@ def _rank(rank, ports, data, out):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(ports[0]))
     torch.set_num_threads(1)
-    from vqzip.prior import PriorConfig
-    from vqzip.tokenizer import Tokenizer, TokenizerConfig
+    from vqzip.nn.prior import PriorConfig
+    from vqzip.nn.tokenizer import Tokenizer, TokenizerConfig
     from vqzip.train import data as data_mod, loop
     from vqzip.train.prior import PriorRecipe, train_prior
     from vqzip.train.tokenizer import TokenizerRecipe, train_tokenizer

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from vqzip.entropy import decode_tokens, encode_tokens
-from vqzip.exact import ExactPrior, exp_table, layer_norm, A, CLAMP, LOGIT
-from vqzip.prior import PriorConfig, TokenPrior
+from vqzip.coding.entropy import decode_tokens, encode_tokens
+from vqzip.coding.exact import ExactPrior, exp_table, layer_norm, A, CLAMP, LOGIT
+from vqzip.nn.prior import PriorConfig, TokenPrior
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def _dense_attend(prior, blk, x, nb, valid, kbuf, vbuf, self_kv=None):
 @pytest.mark.parametrize("with_self", [False, True])
 def test_sparse_attention_equals_gathered_windows(with_self):
     """_attend's sparse products give the same integers as gathering every window."""
-    from vqzip.exact import _Window
+    from vqzip.coding.exact import _Window
     prior = ExactPrior(random_prior(window=2))
     blk = prior.blocks[0]
     g = torch.Generator().manual_seed(5)
@@ -147,7 +147,7 @@ def test_every_partial_sum_of_the_shipped_prior_is_exact():
     activation each layer can be fed (the clamp, LayerNorm's sqrt(d) * 2^A, or the low half's
     input: a clamped output plus a clamped embedding, up to 2 * CLAMP)."""
     from vqzip import zoo
-    from vqzip.exact import ATTN_EXP, Linear
+    from vqzip.coding.exact import ATTN_EXP, Linear
     prior = zoo.get_model(zoo.resolve().model).prior
     d = prior.cfg.d_model
     assert int(d ** 0.5 + 1) << A <= CLAMP  # LayerNorm's output: |c| <= sqrt(d * var) = sqrt(d) sd

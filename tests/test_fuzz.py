@@ -22,7 +22,7 @@ from PIL import Image
 
 from conftest import KODAK, run_cli
 from vqzip import codec
-from vqzip.entropy import decode_tokens
+from vqzip.coding.entropy import decode_tokens
 from vqzip.errors import FormatError, InputError, VqzipError
 
 ROOT = Path(__file__).resolve().parents[1]

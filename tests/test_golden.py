@@ -39,7 +39,7 @@ def fixed_grid(bits: int) -> np.ndarray:
 
 def current():
     from vqzip import codec, zoo
-    from vqzip.entropy import encode_tokens
+    from vqzip.coding.entropy import encode_tokens
     point = zoo.resolve()
     m = zoo.get_model(point.model)
     src = Image.open(Path(__file__).resolve().parents[2] / "shared/data/kodak/kodim23.png").crop((300, 100, 428, 196))
@@ -49,7 +49,7 @@ def current():
 def test_fixed_tokens_give_the_recorded_bitstream():
     rec = json.loads(RECORD.read_text())
     from vqzip import zoo
-    from vqzip.entropy import decode_tokens, encode_tokens
+    from vqzip.coding.entropy import decode_tokens, encode_tokens
     m = zoo.get_model(rec["model"])
     grid = fixed_grid(m.tokenizer.cfg.token_bits)
     data = encode_tokens(m.prior, grid)
@@ -96,7 +96,7 @@ def drifting_grids(bits: int, frames: int = 4) -> list[np.ndarray]:
 
 
 def test_fixed_frames_give_the_recorded_temporal_bitstream():
-    from vqzip.temporal import TemporalState, encode_predicted
+    from vqzip.coding.temporal import TemporalState, encode_predicted
     rec = json.loads(RECORD_VIDEO.read_text())
     grids = drifting_grids(rec["token_bits"])
     s = TemporalState(rec["token_bits"])

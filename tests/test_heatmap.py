@@ -4,8 +4,9 @@ import pytest
 from PIL import Image
 
 from conftest import SEARCHED, macaw, run_cli
-from vqzip import codec, container, heatmap, video
-from vqzip.entropy import code_lengths
+from vqzip import codec, heatmap, video
+from vqzip.coding import container
+from vqzip.coding.entropy import code_lengths
 
 HERE = __import__("pathlib").Path(__file__).resolve().parent
 

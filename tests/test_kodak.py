@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vqzip import codec, zoo
-from vqzip.entropy import decode_tokens, encode_tokens
+from vqzip.coding.entropy import decode_tokens, encode_tokens
 
 from conftest import KODAK
 

@@ -8,7 +8,8 @@ from PIL import Image, UnidentifiedImageError
 
 import vqzip  # noqa: F401  (registers the plugin)
 from conftest import SMALL, macaw, run_cli
-from vqzip import codec, container
+from vqzip import codec
+from vqzip.coding import container
 
 
 def test_import_registers_without_torch():

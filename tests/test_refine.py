@@ -1,4 +1,4 @@
-"""The refinement layer (vqzip/refine.py): a second token layer after the base layer, in a chunk of its own."""
+"""The refinement layer (vqzip/nn/refine.py): a second token layer after the base layer, in a chunk of its own."""
 import json
 import shutil
 
@@ -7,12 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from vqzip import codec, container, zoo
+from vqzip import codec, zoo
+from vqzip.coding import container
 from vqzip.codec import to_tensor
 from vqzip.errors import FormatError
-from vqzip.refine import RefineConfig, Refiner
-from vqzip.refine_context import second_pass_contexts
-from vqzip.refine_entropy import ExactContext, RefineCoder, Side
+from vqzip.nn.refine import RefineConfig, Refiner
+from vqzip.nn.refine_context import second_pass_contexts
+from vqzip.coding.refine_entropy import ExactContext, RefineCoder, Side
 
 from conftest import SHARED, psnr, run_cli
 
@@ -196,7 +197,7 @@ def test_symbols_round_trip_through_the_range_coder(stride, entropy):
 def test_context_coded_symbols_round_trip_at_any_thread_count_and_band_height(threads, monkeypatch):
     """The decoder works in bands of rows (memory); bands of one row, and either thread count, give
     the same bytes and the same symbols as one band."""
-    from vqzip import refine_entropy
+    from vqzip.coding import refine_entropy
     coder = RefineCoder(random_refiner(8, "context"))
     side, symbols = random_side(8, seed=3, hb=6, wb=9)
     whole = coder.encode(symbols, side)
@@ -229,7 +230,7 @@ def test_the_integer_context_model_gives_the_same_tables_in_any_batch_shape():
 
 def test_the_context_models_float_twin_estimates_the_coded_bits():
     """Training's float model and the coder's integer one agree to well under 1 % of the bits."""
-    from vqzip.refine_context import logistic_bits
+    from vqzip.nn.refine_context import logistic_bits
     r = random_refiner(8, "context")
     side, symbols = random_side(8, seed=4, hb=8, wb=8)
     with torch.no_grad():
@@ -295,7 +296,7 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     run_cli(*args, "--minutes", "0.1", check=True)  # a larger budget resumes the same run
     last = [json.loads(line)["step"] for line in (out / "refine_log.jsonl").read_text().splitlines()][-1]
     assert last > first
-    from vqzip.refine import load_refiner
+    from vqzip.nn.refine import load_refiner
     r = load_refiner(out / "refine.safetensors")
     assert r.cfg.rates == (800.0, 200.0) and r.cfg.entropy == "context" and r.cfg.channels == 4
     r2 = run_cli(*args, "--minutes", "0.1", "--stride", "16")  # another config in the same folder
@@ -309,7 +310,7 @@ def test_refine_training_defaults_to_the_shipped_configuration(tmp_path, data):
     run_cli("train", "refine", data, "--tokenizer", m.path / "tokenizer.safetensors", "--prior",
             m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
             "--minutes", "0.02", check=True)
-    from vqzip.refine import load_refiner
+    from vqzip.nn.refine import load_refiner
     assert load_refiner(out / "refine.safetensors").cfg == m.refiner.cfg
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vqzip import codec, refine_search, search, zoo
-from vqzip.entropy import encode_tokens
-from vqzip.refine_entropy import Side
+from vqzip.coding.entropy import encode_tokens
+from vqzip.coding.refine_entropy import Side
 
 from conftest import SEARCHED, SMALL, macaw
 

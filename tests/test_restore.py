@@ -1,4 +1,4 @@
-"""The restoration filter (vqzip/restore.py), its place in decoding and its trainer."""
+"""The restoration filter (vqzip/nn/restore.py), its place in decoding and its trainer."""
 import json
 import os
 from fractions import Fraction
@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import SEARCHED, SMALL, macaw, run_cli
 from vqzip import codec, zoo
-from vqzip.restore import Restorer, macs_per_pixel
+from vqzip.nn.restore import Restorer, macs_per_pixel
 from vqzip.train.restore import reconstruct
 from vqzip.weights import export_weights, load_weights
 
@@ -65,7 +65,7 @@ def install(folder, with_filter: bool):
     """A models folder whose refinement layer is the shipped one without any filter, or (with_filter)
     with a random one added, that layer without it being kept as refine_v9 so that its files decode
     (the same weights export to the same bytes, hence the same hash: test_train.py)."""
-    from vqzip.refine import RefineConfig, Refiner
+    from vqzip.nn.refine import RefineConfig, Refiner
     src, name = zoo.models_dir(), zoo.resolve().model
     (folder / name).mkdir(parents=True)
     for f in (src / name).iterdir():

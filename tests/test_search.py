@@ -9,8 +9,8 @@ import torch
 
 from vqzip import codec, search, zoo
 from vqzip.errors import InputError
-from vqzip.quant import LFQ
-from vqzip.tokenizer import Tokenizer, TokenizerConfig
+from vqzip.nn.quant import LFQ
+from vqzip.nn.tokenizer import Tokenizer, TokenizerConfig
 
 from conftest import SEARCHED, SMALL, macaw, run_cli
 

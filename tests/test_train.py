@@ -5,8 +5,8 @@ import shutil
 import pytest
 import torch
 
-from vqzip.tokenizer import load_tokenizer
-from vqzip.prior import load_prior
+from vqzip.nn.tokenizer import load_tokenizer
+from vqzip.nn.prior import load_prior
 from vqzip.errors import InputError
 from vqzip.weights import load_weights, shard_paths
 
@@ -132,7 +132,7 @@ def test_crop_scales_zoom_like_the_quality_levels(tmp_path):
 
 
 def test_large_weights_are_sharded_under_16_mib(tmp_path):
-    from vqzip.tokenizer import Tokenizer, TokenizerConfig
+    from vqzip.nn.tokenizer import Tokenizer, TokenizerConfig
     from vqzip.weights import export_weights
     m = Tokenizer(TokenizerConfig(channels=(64, 128, 256, 512)))
     files = export_weights(tmp_path / "tokenizer.safetensors", m, {"config": m.cfg.to_dict()})

@@ -7,7 +7,7 @@ import torch
 
 from conftest import SHARED
 from vqzip import zoo
-from vqzip.refine import RefineConfig, load_refiner
+from vqzip.nn.refine import RefineConfig, load_refiner
 from vqzip.train.pairs import PairSource, find_clips
 from vqzip.train.refine import RefineRecipe, train_refine
 

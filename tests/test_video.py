@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from conftest import KODAK
-from vqzip import container, video
+from vqzip.coding import container
+from vqzip import video
 from vqzip.errors import FormatError, VqzipError
-from vqzip.temporal import TemporalState, decode_predicted, encode_predicted
+from vqzip.coding.temporal import TemporalState, decode_predicted, encode_predicted
 from vqzip.zoo import resolve
 
 FULL_SIZE = replace(resolve(kind="video_tokens"), scale=Fraction(1))  # format 2: tokens at the clip's own size, with decisions

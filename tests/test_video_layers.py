@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from conftest import KODAK
-from vqzip import container, inter, video, zoo
+from vqzip.coding import container
+from vqzip import inter, video, zoo
 from vqzip.errors import FormatError
 from vqzip.video_layers import INTER, RKEY
 

@@ -68,7 +68,7 @@ def train_tokenizer_cmd(
       vqzip train tokenizer ../shared/data/train -o runs/ft --init models/f16-lfq20/tokenizer.safetensors --decoder-only --pixel-loss mse
       torchrun --standalone --nproc_per_node 8 -m vqzip train tokenizer ../shared/data/train -o runs/f16 --batch 32  [dim]# 8 GPUs, 32 crops each[/dim]
     """
-    from .tokenizer import TokenizerConfig, load_tokenizer
+    from .nn.tokenizer import TokenizerConfig, load_tokenizer
     from .train.tokenizer import TokenizerRecipe, train_tokenizer
     try:
         cfg = (load_tokenizer(init).cfg if init else
@@ -116,10 +116,10 @@ def train_prior_cmd(
       vqzip train prior ../shared/data/train --tokenizer runs/f16/tokenizer.safetensors -o runs/f16
       torchrun --standalone --nproc_per_node 2 -m vqzip train prior ../shared/data/train --tokenizer runs/f16/tokenizer.safetensors -o runs/f16
     """
-    from .prior import PriorConfig
-    from .tokenizer import load_tokenizer
+    from .nn.prior import PriorConfig
+    from .nn.tokenizer import load_tokenizer
     from .train.prior import PriorRecipe, train_prior
-    from .prior import load_prior
+    from .nn.prior import load_prior
     try:
         recipe = PriorRecipe(minutes=minutes, batch=batch, crop=crop, crops=crops, scales=scales, max_side=max_side,
                              lr=lr, set_weights=set_weights, seed=seed, init=str(init or ""), compile=compile)
@@ -170,9 +170,9 @@ def train_refine_cmd(
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/ctx --init models/f16-lfq20/refine.safetensors --freeze-transform
       vqzip train refine ../shared/data/train --tokenizer models/f16-lfq20/tokenizer.safetensors --prior models/f16-lfq20/prior.safetensors -o runs/inter --init models/f16-lfq20/refine.safetensors --prediction previous --clips ../shared/data/video --scales 1/2,3/4
     """
-    from .prior import load_prior
-    from .refine import RefineConfig
-    from .tokenizer import load_tokenizer
+    from .nn.prior import load_prior
+    from .nn.refine import RefineConfig
+    from .nn.tokenizer import load_tokenizer
     from .train.refine import RefineRecipe, train_refine
     try:
         # only what was given: the defaults live in RefineConfig alone, so this command with none of
@@ -315,7 +315,7 @@ def _encode_one(src: Path, dst: Path, on_frame, force, model, quality, device, b
 
 def _is_video_vqz(src: Path) -> bool:
     """From the header alone; an unreadable file counts as an image and fails later with its reason."""
-    from . import container
+    from .coding import container
     try:
         with open(src, "rb") as f:
             return container.kind_of(f.read(container.HEADER_PREFIX_BYTES)) == "video"

@@ -9,14 +9,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, search, video  # video does not import the codec: no circle
+from .coding import container  # video does not import the codec: no circle
+from . import media, search, video
 from .devices import host, pick_device
-from .entropy import decode_tokens, encode_tokens
+from .coding.entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError, ModelError
 from .layered import decode_refinement, encode_layers
 from .model_check import check_header, model_for  # noqa: F401 - part of the codec's API
 from .pixels import resized, scaled_size, to_image, to_tensor  # noqa: F401 - part of the codec's API
-from .refine_entropy import Side
+from .coding.refine_entropy import Side
 from .zoo import Model, Point, get_model, list_points, resolve
 
 

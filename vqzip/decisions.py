@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from .devices import host
-from .temporal import TemporalState
-from .tokenizer import MARGIN
+from .coding.temporal import TemporalState
+from .nn.tokenizer import MARGIN
 
 
 def block_mse(pixels: torch.Tensor, target: torch.Tensor, stride: int) -> np.ndarray:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import container, media
+from .coding import container
+from . import media
 from .errors import FormatError, InputError
 
 BLOCK = 16
@@ -56,7 +57,7 @@ def _to_blocks(bits: np.ndarray, cell: int, coded: tuple[int, int], original: tu
 
 def of_image(data: bytes, device: str = "auto") -> BitMap:
     from . import codec
-    from .entropy import code_lengths
+    from .coding.entropy import code_lengths
     picture = codec.decode(data, device).convert("RGB")  # every check a decode makes, first
     header, payload = container.unpack(data)
     m = codec.model_for(header)

@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from . import motion
-from .block_flags import decode_flags, encode_flags
+from .coding.block_flags import decode_flags, encode_flags
 from .errors import FormatError
-from .varint import read_varint as _read_varint, varint as _varint
-from .refine_entropy import RefineCoder, Side
+from .coding.varint import read_varint as _read_varint, varint as _varint
+from .coding.refine_entropy import RefineCoder, Side
 
 
 def side(shape: tuple, ratio: int, rate: int, coded: torch.Tensor | None = None) -> Side:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from . import refine_search
-from .entropy import encode_tokens
-from .refine_entropy import Side
+from .coding.entropy import encode_tokens
+from .coding.refine_entropy import Side
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .container import MAX_SIDE
+from .coding.container import MAX_SIDE
 from .errors import InputError
 
 # Checked against the size in the file header, before any pixel is decoded. Pillow's own hard

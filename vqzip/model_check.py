@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from . import container, media
+from .coding import container
+from . import media
 from .errors import FormatError, ModelError
 from .pixels import scaled_size
 from .zoo import Model, get_model

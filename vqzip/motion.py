@@ -15,10 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .block_flags import decode_flags, encode_flags
-from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
+from .coding.block_flags import decode_flags, encode_flags
+from .coding.entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
 from .errors import FormatError
-from .varint import read_varint as _read_varint, varint as _varint
+from .coding.varint import read_varint as _read_varint, varint as _varint
 
 BLOCK = 16       # pixels: a base token's area, the skip flags' block too
 RANGE = 7        # vectors are -RANGE..RANGE pixels in each direction

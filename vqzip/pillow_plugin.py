@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from . import container
+from .coding import container
 from .errors import FormatError, VqzipError
 
 FORMAT = "VQZ"

@@ -30,8 +30,8 @@ from __future__ import annotations
 import torch
 
 from .devices import autocast
-from .refine import Refiner
-from .refine_entropy import RefineCoder, Side
+from .nn.refine import Refiner
+from .coding.refine_entropy import RefineCoder, Side
 from .search import tiles
 from .train.refine import refine_loss
 

@@ -45,9 +45,9 @@ from pytorch_msssim import ms_ssim
 
 from .devices import autocast
 from .errors import InputError
-from .prior import TokenPrior
-from .quant import LFQ
-from .tokenizer import Tokenizer
+from .nn.prior import TokenPrior
+from .nn.quant import LFQ
+from .nn.tokenizer import Tokenizer
 from .train.losses import msssim_window
 
 EFFORTS = range(10)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import container, media
+from .coding import container
+from . import media
 from .errors import InputError
 
 STDIO = "-"

@@ -45,14 +45,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, media, search, temporal, video_layers
+from .coding import container, temporal
+from . import media, search, video_layers
 from .decisions import Decider
 from .devices import host, pick_device
-from .entropy import code_lengths, decode_tokens, encode_tokens
+from .coding.entropy import code_lengths, decode_tokens, encode_tokens
 from .errors import FormatError, InputError
 from .model_check import check_header, model_for
 from .pixels import resized, scaled_size, to_image, to_tensor
-from .temporal import TemporalState, decode_predicted, encode_predicted
+from .coding.temporal import TemporalState, decode_predicted, encode_predicted
 from .video_layers import INTER, RKEY, FrameDecoder, FrameEncoder
 from .zoo import Point, get_model, resolve
 

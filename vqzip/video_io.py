@@ -21,7 +21,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from .container import MAX_SIDE
+from .coding.container import MAX_SIDE
 from .errors import InputError
 from .media import MAX_PIXELS, VIDEO_EXTS, _one_line, refuse_overwrite
 

@@ -29,10 +29,10 @@ import torch
 
 from . import inter
 from .devices import host
-from .entropy import decode_tokens
+from .coding.entropy import decode_tokens
 from .errors import FormatError
 from .layered import decode_refinement, encode_layers
-from .refine_entropy import Side
+from .coding.refine_entropy import Side
 
 RKEY, INTER = 2, 3
 _BASE_LEN = struct.Struct("<I")

@@ -33,19 +33,19 @@ class Model:
 
     @cached_property
     def tokenizer(self):
-        from .tokenizer import load_tokenizer
+        from .nn.tokenizer import load_tokenizer
         return load_tokenizer(self.path / "tokenizer.safetensors").requires_grad_(False)
 
     @cached_property
     def float_prior(self):
         """The trained float prior: the encoder-side search's estimate of rate (coding uses `prior`)."""
-        from .prior import load_prior
+        from .nn.prior import load_prior
         return load_prior(self.path / "prior.safetensors").requires_grad_(False)
 
     @cached_property
     def prior(self):
         """The exact prior on the host: the reference, and what every CPU coder uses."""
-        from .exact import ExactPrior
+        from .coding.exact import ExactPrior
         return ExactPrior(self.float_prior)
 
     def exact_prior(self, device=None):
@@ -57,7 +57,7 @@ class Model:
         if device.index is None:  # "cuda" (pick_device) and "cuda:0" (a tensor's) are one twin
             device = torch.device("cuda", torch.cuda.current_device())
         if str(device) not in self._device_priors:
-            from .exact import ExactPrior
+            from .coding.exact import ExactPrior
             self._device_priors[str(device)] = ExactPrior(self.float_prior, device)
         return self._device_priors[str(device)]
 
@@ -98,8 +98,8 @@ class Model:
             raise ModelError(f"this file's refinement layer (weights {weights}) is not installed for model {self.name!r} "
                              f"(installed: {', '.join(self.refine_layers)}); --layers 1 decodes its base layer")
         if weights not in self._refine_coders:
-            from .refine import load_refiner
-            from .refine_entropy import RefineCoder
+            from .nn.refine import load_refiner
+            from .coding.refine_entropy import RefineCoder
             self._refine_coders[weights] = RefineCoder(load_refiner(self.refine_layers[weights]).requires_grad_(False))
         return self._refine_coders[weights]
 
@@ -127,8 +127,8 @@ class Model:
             raise ModelError(f"this video's inter layer (weights {weights}) is not installed for model {self.name!r} "
                              f"(installed: {', '.join(self.inter_layers)})")
         if weights not in self._refine_coders:
-            from .refine import load_refiner
-            from .refine_entropy import RefineCoder
+            from .nn.refine import load_refiner
+            from .coding.refine_entropy import RefineCoder
             self._refine_coders[weights] = RefineCoder(load_refiner(self.inter_layers[weights]).requires_grad_(False))
         return self._refine_coders[weights]
 

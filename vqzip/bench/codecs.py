@@ -302,8 +302,8 @@ class VQZipCodec(Codec):
             return
         self._error = None
         try:
-            from vqzip.codec import decode, encode_image  # noqa: F401
-            from vqzip.zoo import list_points
+            from ..codec import decode, encode_image  # noqa: F401
+            from ..zoo import list_points
 
             pts = list(list_points())
             if not pts:
@@ -337,7 +337,7 @@ class VQZipCodec(Codec):
         return q
 
     def effective_effort(self) -> int:
-        from vqzip.search import check_effort
+        from ..search import check_effort
         return check_effort(self.effort)
 
     def setting_label(self, setting):
@@ -348,7 +348,7 @@ class VQZipCodec(Codec):
         return f"q{p.quality} ({p.model} x{p.scale}{refine}, effort {self.effective_effort()})"
 
     def _roundtrip(self, img, setting):
-        from vqzip.codec import decode, encode_image
+        from ..codec import decode, encode_image
 
         src = _clean_rgb(img)
         t0 = time.perf_counter()

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..prior import PriorConfig, TokenPrior, load_prior
-from ..tokenizer import Tokenizer
+from ..nn.prior import PriorConfig, TokenPrior, load_prior
+from ..nn.tokenizer import Tokenizer
 from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights

@@ -1,4 +1,4 @@
-"""`vqzip train refine`: train the refinement layer (vqzip/refine.py) over a frozen base tokenizer and prior.
+"""`vqzip train refine`: train the refinement layer (vqzip/nn/refine.py) over a frozen base tokenizer and prior.
 
 Each step draws `fresh` new crops, each resized by one of `scales` (the ladder's scales, as in the
 prior's training), codes them with the frozen base layer (tokens, reconstruction, and the base
@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
 
 from ..devices import autocast
-from ..prior import TokenPrior
-from ..refine import RefineConfig, Refiner
-from ..tokenizer import Tokenizer
+from ..nn.prior import TokenPrior
+from ..nn.refine import RefineConfig, Refiner
+from ..nn.tokenizer import Tokenizer
 from ..weights import export_weights, load_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights
@@ -150,7 +150,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     base = tokenizer.to(dev).eval().requires_grad_(False)
     prior = prior.to(dev).eval().requires_grad_(False)
     if recipe.prediction == "previous":
-        from ..refine import load_refiner
+        from ..nn.refine import load_refiner
         from .pairs import PairSource, find_clips
         key = load_refiner(recipe.init).to(dev).requires_grad_(False)
         sampler = PairSource(data, find_clips(recipe.clips, tuple(recipe.exclude_clips.split(","))), recipe.crop,

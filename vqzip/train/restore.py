@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..pixels import resized, scaled_size, to_image, to_tensor
-from ..refine import RefineConfig, Refiner
+from ..nn.refine import RefineConfig, Refiner
 from ..weights import export_weights, load_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import find_sets, parse_weights

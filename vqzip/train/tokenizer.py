@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..tokenizer import Tokenizer, TokenizerConfig, load_tokenizer
+from ..nn.tokenizer import Tokenizer, TokenizerConfig, load_tokenizer
 from ..weights import export_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler

@@ -176,5 +176,5 @@ def _layout(h: int, w: int, r: int, period: int, device: str):
 
 
 def load_prior(path) -> TokenPrior:
-    from .weights import load_module
+    from ..weights import load_module
     return load_module(path, lambda cfg: TokenPrior(PriorConfig(**cfg)), "prior")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .devices import host
+from ..devices import host
 from .entropy import FAMILY, code_bits, decode_symbols, finish, new_decoder, new_encoder
 
 _CTX1 = 5             # changes in the previous frame's 3x3 window, capped at 4

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import refine_context as rc
-from .devices import host
+from ..nn import refine_context as rc
+from ..devices import host
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
 from .exact import A, Linear, _shift
-from .refine import Refiner
+from ..nn.refine import Refiner
 
 CHUNK = 1 << 16  # symbols per range-coder call, and positions per band of rows: bounds the memory
 

@@ -22,8 +22,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .devices import host
-from .prior import TokenPrior, group_map, query_ids, window_offsets
+from ..devices import host
+from ..nn.prior import TokenPrior, group_map, query_ids, window_offsets
 
 # the sparse CSR kernels used here have been stable for years; "beta" refers to the wider API
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")

@@ -1,7 +1,7 @@
 """The refinement layer: a second set of tokens that codes what the base tokens missed.
 
 A 16x, 20-bit base token carries a fixed amount of information, so enlarging the image before
-tokenizing stops paying near 24 dB. The refinement adds integer tokens (vqzip/quant/scalar.py) at
+tokenizing stops paying near 24 dB. The refinement adds integer tokens (vqzip/nn/quant/scalar.py) at
 stride 8 or 16 whose cost follows the content, as the residual layers of scalable codecs and of
 RQ-VAE / VAR do:
 
@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .devices import autocast
+from ..devices import autocast
 from .quant.scalar import ScalarQuantizer
 from .refine_context import (NEIGHBOUR_BUCKETS, RefineContext, first_pass_contexts, grid_tables, logistic_bits,
                              logistic_tables, second_pass_contexts)
@@ -280,7 +280,7 @@ class Refiner(nn.Module):
 
 def load_refiner(path) -> Refiner:
     """A refinement layer from shipped weights."""
-    from .weights import load_module
+    from ..weights import load_module
     # the first layer's weights predate the choice of rate model, and were all "tables"
     model = load_module(path, lambda cfg: Refiner(RefineConfig(**({"entropy": "tables"} | cfg))), "refinement")
     return model.to(memory_format=torch.channels_last)

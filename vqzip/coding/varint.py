@@ -1,7 +1,7 @@
 """LEB128 varints: the lengths of a predicted frame's parts (inter.py, motion.py)."""
 from __future__ import annotations
 
-from .errors import FormatError
+from ..errors import FormatError
 
 
 def varint(n: int) -> bytes:

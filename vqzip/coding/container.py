@@ -11,7 +11,7 @@ All integers are little-endian:
 
 Version 2 adds layers after that base part: each one a chunk of its own,
 
-    tag b"RFN1"               4 bytes  (a refinement layer, vqzip/refine.py)
+    tag b"RFN1"               4 bytes  (a refinement layer, vqzip/nn/refine.py)
     chunk length              uint32
     chunk payload             chunk length bytes
     CRC32                     uint32   of the tag, length and payload
@@ -54,7 +54,7 @@ import struct
 import zlib
 from dataclasses import asdict, dataclass, field
 
-from .errors import FormatError
+from ..errors import FormatError
 
 MAGIC = b"VQZ1"
 FORMAT_VERSION = 4      # the newest this vqzip reads and writes

@@ -12,7 +12,7 @@ from dataclasses import dataclass, asdict
 import torch
 from torch import nn
 
-from .devices import autocast
+from ..devices import autocast
 from .quant import LFQ, VQ
 
 
@@ -180,7 +180,7 @@ def tiled(f, x, per_token, out_per_token: float, tile: int) -> torch.Tensor:
 
 def load_tokenizer(path) -> Tokenizer:
     """A tokenizer from shipped weights (fp16 on disk, fp32 in memory)."""
-    from .weights import load_module
+    from ..weights import load_module
     model = load_module(path, lambda cfg: Tokenizer(TokenizerConfig(**cfg)), "tokenizer")
     # channels-last convolutions are about 13 % faster on CPU (Kodak at the default x5/4, 2 cores) and give
     # the same tokens there; only the last float bits of the pixels differ

@@ -8,8 +8,8 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from .devices import host
-from .errors import FormatError
+from ..devices import host
+from ..errors import FormatError
 from .exact import ExactPrior
 
 TILE = 64
