@@ -205,21 +205,40 @@ def encode_frames(frames: Iterable[np.ndarray], width: int, height: int, fps: Fr
         else:
             current.append((PREDICTED, data))
         # the next frame refers to what the decoder will have: the coded grid, not the fresh one
-        prev, prev_pixels, count = grid, grid_pixels, count + 1
-        if count > MAX_FRAMES:
-            raise InputError(f"the clip has more than {MAX_FRAMES} frames")
-        if on_frame:
-            on_frame()
+        prev, prev_pixels, count = grid, grid_pixels, _counted(count, on_frame)
+    chunks.append(_chunk(_first(count) - len(current), current))
+    return _packed(m, point, (width, height), prev.shape, fps, count, gop, audio, chunks,
+                   {"effort": effort} if effort else {})
+
+
+def _counted(count: int, on_frame) -> int:
+    """The frame count after one more frame (refused past MAX_FRAMES), told to the progress bar."""
+    if count + 1 > MAX_FRAMES:
+        raise InputError(f"the clip has more than {MAX_FRAMES} frames")
+    if on_frame:
+        on_frame()
+    return count + 1
+
+
+def _first(count: int) -> int:
+    """`count` once the frames have run out: a clip without any is refused."""
     if count == 0:
         raise InputError("the clip has no frames")
-    chunks.append(_chunk(count - len(current), current))
+    return count
+
+
+def _packed(m, point: Point, size: tuple[int, int], grid: tuple[int, int], fps: Fraction, count: int, gop: int,
+            audio: bytes | None, chunks: list[bytes], extra: dict, version: int | None = None) -> bytes:
+    """The .vqz video: a header (`size` the frames', `grid` the coded token grid's shape, `extra`
+    the format's own fields), then the audio and the GOP chunks."""
     audio = audio or b""
     header = container.Header(
-        kind="video", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
-        mode="RGB", bit_depth=8, grid_h=prev.shape[0], grid_w=prev.shape[1],
+        kind="video", model_id=point.model, weights_hash=m.weights_hash, width=size[0], height=size[1],
+        mode="RGB", bit_depth=8, grid_h=grid[0], grid_w=grid[1],
         scale_num=point.scale.numerator, scale_den=point.scale.denominator,
-        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop} | ({"effort": effort} if effort else {}))
-    return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks))
+        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop} | extra)
+    return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks),
+                          version=version)
 
 
 def _prepared(frames: Iterable[np.ndarray], size: tuple[int, int], stride: int, dev) -> Iterator[torch.Tensor]:
@@ -256,24 +275,12 @@ def _encode_refined(frames: Iterable[np.ndarray], width: int, height: int, fps: 
         else:
             current.append((INTER, data))
         enc.accept(y)
-        count += 1
-        if count > MAX_FRAMES:
-            raise InputError(f"the clip has more than {MAX_FRAMES} frames")
-        if on_frame:
-            on_frame()
-    if count == 0:
-        raise InputError("the clip has no frames")
-    chunks.append(_chunk(count - len(current), current))
-    audio = audio or b""
+        count = _counted(count, on_frame)
+    chunks.append(_chunk(_first(count) - len(current), current))
     stride = m.tokenizer.stride
-    header = container.Header(
-        kind="video", model_id=point.model, weights_hash=m.weights_hash, width=width, height=height,
-        mode="RGB", bit_depth=8, grid_h=-(-size[1] // stride), grid_w=-(-size[0] // stride),
-        scale_num=point.scale.numerator, scale_den=point.scale.denominator,
-        extra={"fps": [fps.numerator, fps.denominator], "frames": count, "gop": gop}
-        | video_layers.header_extra(m, point) | ({"effort": effort} if effort else {}))
-    return container.pack(header, _AUDIO.pack(len(audio), zlib.crc32(audio)) + audio + b"".join(chunks),
-                          version=container.VIDEO_VERSION)
+    return _packed(m, point, (width, height), (-(-size[1] // stride), -(-size[0] // stride)), fps, count, gop,
+                   audio, chunks, video_layers.header_extra(m, point) | ({"effort": effort} if effort else {}),
+                   container.VIDEO_VERSION)
 
 
 def refined(header: container.Header) -> bool:

@@ -55,6 +55,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 
 from ..errors import FormatError
+from .varint import varint
 
 MAGIC = b"VQZ1"
 FORMAT_VERSION = 4      # the newest this vqzip reads and writes
@@ -320,15 +321,6 @@ def _version(data: bytes) -> int | None:
     return _VERSION.unpack_from(data, len(MAGIC))[0] if len(data) >= len(MAGIC) + _VERSION.size else None
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 class _Reader:
     """Reads a compact header; any read past `end` or unreadable field is a FormatError, raised
     as truncation when the data simply stops."""
@@ -379,7 +371,7 @@ def _pack_extra(extra: dict) -> bytes:
         if len(j) > MAX_EXTRA_BYTES:
             raise ValueError(f"cannot pack header: extra is {len(j)} bytes, limit {MAX_EXTRA_BYTES}")
         flags |= _JSON
-        out += _varint(len(j)) + j
+        out += varint(len(j)) + j
     return bytes([flags]) + out
 
 
@@ -411,14 +403,14 @@ def _pack_compact(h: Header, payload: bytes, layers: tuple[bytes, ...], version:
     code = MODES.index(h.mode) + 1 if h.mode in MODES else 0
     body = bytes([KINDS.index(h.kind) | (2 if h.bit_depth == 16 else 0) | code << 2])
     body += (b"" if code else bytes([len(mode)]) + mode) + bytes([len(model_id)]) + model_id + h.weights_hash
-    body += b"".join(_varint(v) for v in (h.width, h.height, h.grid_h, h.grid_w, h.scale_num, h.scale_den, len(payload)))
+    body += b"".join(varint(v) for v in (h.width, h.height, h.grid_h, h.grid_w, h.scale_num, h.scale_den, len(payload)))
     body += _pack_extra(h.extra)
     if len(body) > MAX_HEADER_BYTES:
         raise ValueError(f"cannot pack header: {len(body)} bytes, limit {MAX_HEADER_BYTES}")
-    out = bytearray(MAGIC + _VERSION.pack(version) + _varint(len(body)) + body + bytes(payload))
+    out = bytearray(MAGIC + _VERSION.pack(version) + varint(len(body)) + body + bytes(payload))
     out += _CRC.pack(zlib.crc32(out))
     for layer in layers:
-        out += bytes([COMPACT_REFINE_TAG]) + _varint(len(layer)) + bytes(layer)
+        out += bytes([COMPACT_REFINE_TAG]) + varint(len(layer)) + bytes(layer)
         out += _CRC.pack(zlib.crc32(out))  # of the whole file so far: a version 3 file ends with its CRC
     return bytes(out)
 
