@@ -97,10 +97,15 @@ class Model:
         if weights not in self.refine_layers:
             raise ModelError(f"this file's refinement layer (weights {weights}) is not installed for model {self.name!r} "
                              f"(installed: {', '.join(self.refine_layers)}); --layers 1 decodes its base layer")
+        return self._coder(self.refine_layers[weights], weights)
+
+    def _coder(self, path: Path, weights: str):
+        """The layer at `path` with its RefineCoder, loaded once: refinement and inter layers alike
+        are kept by their weights' hash."""
         if weights not in self._refine_coders:
             from .nn.refine import load_refiner
             from .coding.refine_entropy import RefineCoder
-            self._refine_coders[weights] = RefineCoder(load_refiner(self.refine_layers[weights]).requires_grad_(False))
+            self._refine_coders[weights] = RefineCoder(load_refiner(path).requires_grad_(False))
         return self._refine_coders[weights]
 
     @cached_property
@@ -126,11 +131,7 @@ class Model:
         if weights not in self.inter_layers:
             raise ModelError(f"this video's inter layer (weights {weights}) is not installed for model {self.name!r} "
                              f"(installed: {', '.join(self.inter_layers)})")
-        if weights not in self._refine_coders:
-            from .nn.refine import load_refiner
-            from .coding.refine_entropy import RefineCoder
-            self._refine_coders[weights] = RefineCoder(load_refiner(self.inter_layers[weights]).requires_grad_(False))
-        return self._refine_coders[weights]
+        return self._coder(self.inter_layers[weights], weights)
 
     @cached_property
     def card(self) -> dict:
