@@ -34,6 +34,11 @@ def find_sets(root: Path) -> dict[str, list[Path]]:
     return sets
 
 
+def set_weight(name: str, size: int, weights: dict[str, float]) -> float:
+    """A set's share of the draws: as `weights` gives it, else the square root of its size."""
+    return weights.get(name, math.sqrt(size))
+
+
 def parse_weights(spec: str) -> dict[str, float]:
     """'bsds500=1,imagenet_sample=0.5' -> {'bsds500': 1.0, 'imagenet_sample': 0.5}"""
     out = {}
@@ -82,7 +87,7 @@ class CropSampler:
                 im = _load(f, math.ceil(crop / min(self.scales)), max_side)
                 self.images.append(torch.from_numpy(im.transpose(2, 0, 1).copy()).to(device))
                 self.set_of.append(si)
-            set_w.append(weights.get(name, math.sqrt(len(files[:limit]))))
+            set_w.append(set_weight(name, len(files[:limit]), weights))
         counts = np.bincount(self.set_of, minlength=len(sets))
         per_image = np.array([set_w[s] / counts[s] for s in self.set_of])
         self.p = per_image / per_image.sum()

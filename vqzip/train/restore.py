@@ -14,7 +14,6 @@ layer, everything else frozen.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from ..pixels import resized, scaled_size, to_image, to_tensor
 from ..nn.refine import RefineConfig, Refiner
 from ..weights import export_weights, load_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
-from .data import find_sets, parse_weights
+from .data import find_sets, parse_weights, set_weight
 from .loop import EMA, Budget, RunLog, device_name, set_lr
 from .refine import refine_loss
 
@@ -60,11 +59,11 @@ def reconstruct(tok, ref: Refiner, rgb: Image.Image, scale, rate: int) -> Image.
 
 
 def _photos(data: Path, n: int, weights: dict[str, float], rng: np.random.Generator) -> list[Path]:
-    """`n` distinct photos, each set weighted as CropSampler weighs it (default: sqrt of its size)."""
+    """`n` distinct photos, each set weighted as CropSampler weighs it (data.set_weight)."""
     sets = find_sets(data)
     files, p = [], []
     for name, fs in sets.items():
-        w = weights.get(name, math.sqrt(len(fs)))
+        w = set_weight(name, len(fs), weights)
         files += fs
         p += [w / len(fs)] * len(fs)
     p = np.array(p) / sum(p)
