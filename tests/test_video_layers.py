@@ -206,3 +206,24 @@ def test_salvage_skips_a_damaged_gop():
     assert len(out) == 5
     np.testing.assert_array_equal(out[4], full[4])       # the last GOP decodes on its own
     np.testing.assert_array_equal(out[2], out[1])        # lost frames repeat the last good one
+
+
+def test_heatmap_of_refined_frames_accounts_for_their_bits(pan_file):
+    """`vqzip info --heatmap --frame N` on a format 4 video: the map of a key frame (base tokens and
+    refinement symbols) and of a predicted one (inter symbols, motion vectors and flags) adds up to
+    the frame's coded bits, less the range coders' rounding and the key frame's 4-byte base length,
+    and shows the frame as the decoder outputs it."""
+    from vqzip import heatmap
+    frames, data = pan_file
+    p = video.parse(data)
+    out = list(video.decode_frames(p, "cpu"))
+    for f in (0, 1, len(frames) - 1):
+        bm = heatmap.of_file(data, f)
+        assert bm.what == f"{'key' if f == 0 else 'predicted'} frame {f}"
+        assert np.array_equal(np.asarray(bm.picture), out[f])
+        assert bm.bits.shape == (-(-96 // heatmap.BLOCK), -(-128 // heatmap.BLOCK)) and (bm.bits >= 0).all()
+        # each coded stream rounds up to 32-bit words (two for a key frame, one or two for a predicted one)
+        assert bm.coded_bits - 3 * 32 - 32 <= bm.bits.sum() <= bm.coded_bits, (f, bm.bits.sum(), bm.coded_bits)
+    # the predicted frames' maps hold their motion vectors and flags, and their symbols too
+    extra = [heatmap.of_file(data, f).bits.sum() - 8 * inter.side_bytes(d) for f, (_, d) in enumerate(p.gops[0][1]) if f]
+    assert min(extra) > -1e-9 and max(extra) > 16, extra

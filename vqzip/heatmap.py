@@ -3,7 +3,9 @@
 Each coded symbol's code length comes from the exact models the decoder uses, as it decodes:
 the base prior's integer tables (entropy.code_lengths), the refinement layer's frequency tables
 (refine_entropy.RefineCoder.symbol_bits) and, for a video's predicted frame, the temporal coder's adaptive
-counts (temporal.code_lengths). A symbol costs -log2(freq / total). A token covers stride x stride
+counts (temporal.code_lengths) or, in a refined video (format 4), the inter layer's symbols with
+its motion vectors' and block flags' bytes shared evenly among the frame's blocks
+(video_layers.FrameDecoder.bits). A symbol costs -log2(freq / total). A token covers stride x stride
 pixels of the image as coded, which an operating point's scale has resized, so each token's bits
 are shared among BLOCK x BLOCK blocks of the original picture in proportion to the area it
 covers there; the blocks' bits therefore add up to the code lengths' sum exactly, and that sum to
@@ -79,6 +81,11 @@ def of_video_frame(data: bytes, frame: int, device: str = "auto") -> BitMap:
     from .codec import model_for, resized, scaled_size, to_image
     from .devices import pick_device
     p = video.parse(data)
+    if video.refined(p.header):
+        picture, parts, coded, n_bytes, kind = video.refined_frame_bits(p, frame, device)
+        picture = Image.fromarray(picture)
+        blocks = sum(_to_blocks(bits, cell, coded, picture.size) for bits, cell in parts)
+        return BitMap(picture, blocks, n_bytes * 8, f"{kind} frame {frame}")
     tokens, bits, n_bytes, kind = video.frame_code_lengths(p, frame)
     m, h = model_for(p.header), p.header
     coded = scaled_size(h.width, h.height, Fraction(h.scale_num, h.scale_den))

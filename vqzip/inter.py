@@ -117,6 +117,20 @@ def _part(data: bytes, at: int) -> tuple[bytes, int]:
     return data[at:at + n], at + n
 
 
+def side_bytes(data: bytes) -> int:
+    """How many of a predicted frame's bytes are its motion vectors and block flags, with their
+    lengths: everything before the symbols."""
+    at = 0
+    for _ in range(2):
+        at = _part(data, at)[1]
+    return at
+
+
+def coded_positions(flags: torch.Tensor, k: int, shape: tuple) -> torch.Tensor:
+    """(h, w) which refinement positions of symbols `shape` (C, h, w) are coded, from the flags."""
+    return _positions(flags, k)[:shape[1], :shape[2]]
+
+
 def decode_symbols(coder: RefineCoder, shape: tuple, rate: int, data: bytes):
     """The lossless half: bytes -> (symbols (C, h, w), block flags, motion vectors). It reads no
     pixels, so it can run ahead of the frames' reconstruction."""
@@ -128,7 +142,7 @@ def decode_symbols(coder: RefineCoder, shape: tuple, rate: int, data: bytes):
     flags = torch.from_numpy(decode_flags(blocks, flag_bytes))
     if not flags.any():
         return torch.zeros(shape, dtype=torch.int64), flags, mv
-    coded = _positions(flags, k)[:shape[1], :shape[2]]
+    coded = coded_positions(flags, k, shape)
     return torch.from_numpy(coder.decode(shape, side(shape, k, rate, coded), data[at:])), flags, mv
 
 

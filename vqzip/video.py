@@ -468,6 +468,26 @@ def frame_code_lengths(p: Parsed, frame: int) -> tuple[np.ndarray, np.ndarray, i
     raise InputError(f"--frame {frame}: the file has frames 0 to {p.frames - 1}")
 
 
+def refined_frame_bits(p: Parsed, frame: int, device: str = "auto") -> tuple[np.ndarray, list, tuple[int, int], int, str]:
+    """Of a refined (format 4) video: frame `frame` decoded (H x W x 3 uint8), where its bits went
+    (FrameDecoder.bits: (bits (h, w), cell pixels) per part, in coded pixels), the coded size, the
+    frame's bytes and its type ("key" or "predicted"). The frames before it in its GOP are
+    decoded, not measured."""
+    m = model_for(p.header)
+    w, h = check_header(p.header, m.tokenizer.stride)
+    dec = FrameDecoder(m, p.header, pick_device(device))
+    for first, frames in p.gops:
+        if first <= frame < first + len(frames):
+            for kind, data in frames[:frame - first]:
+                dec.frame(*dec.symbols(kind, data))
+            kind, data = frames[frame - first]
+            coded, parts = dec.bits(kind, data)
+            y = dec.frame(*coded)
+            picture = np.asarray(resized(to_image(y, w, h), (p.header.width, p.header.height)))
+            return picture, parts, (w, h), len(data), "predicted" if kind == INTER else "key"
+    raise InputError(f"--frame {frame}: the file has frames 0 to {p.frames - 1}")
+
+
 def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None) -> Iterator[np.ndarray]:
     """The frames of a parsed video as H x W x 3 uint8 RGB arrays: p.ends_at of them, which is all
     p.frames unless a salvage found the end missing. A frame lost to damage between intact GOPs

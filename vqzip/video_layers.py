@@ -27,7 +27,7 @@ import struct
 import numpy as np
 import torch
 
-from . import inter
+from . import inter, motion
 from .devices import host
 from .coding.entropy import decode_tokens
 from .errors import FormatError
@@ -50,6 +50,17 @@ def header_extra(m, point) -> dict:
     """What a refined video's header records of its layers: rate levels and weights."""
     return {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()},
             "inter": {"rate": point.inter, "weights": list(m.inter_layers)[-1]}}
+
+
+def _split_key(data: bytes) -> tuple[bytes, bytes]:
+    """A key frame's bytes -> its base part and its refinement layer."""
+    if len(data) < _BASE_LEN.size:
+        raise FormatError("file is corrupted (key frame too short)")
+    (n,) = _BASE_LEN.unpack_from(data)
+    base, layer = data[_BASE_LEN.size:_BASE_LEN.size + n], data[_BASE_LEN.size + n:]
+    if len(base) != n:
+        raise FormatError("file is corrupted (key frame's base layer runs past it)")
+    return base, layer
 
 
 class FrameEncoder:
@@ -116,16 +127,36 @@ class FrameDecoder:
         a predicted one its inter symbols."""
         if kind == INTER:
             return kind, inter.decode_symbols(self.inter_coder, self.inter_shape, self.inter_rate, data)
-        if len(data) < _BASE_LEN.size:
-            raise FormatError("file is corrupted (key frame too short)")
-        (n,) = _BASE_LEN.unpack_from(data)
-        base, layer = data[_BASE_LEN.size:_BASE_LEN.size + n], data[_BASE_LEN.size + n:]
-        if len(base) != n:
-            raise FormatError("file is corrupted (key frame's base layer runs past it)")
+        base, layer = _split_key(data)
         surprise = np.zeros(self.grid, np.int64)
         tokens = decode_tokens(self.m.prior, *self.grid, base, surprise)
         side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), self.rate)
         return kind, (tokens, torch.from_numpy(self.key_coder.decode(self.key_shape, side, layer)))
+
+    def bits(self, kind: int, data: bytes) -> tuple[tuple, list[tuple[np.ndarray, int]]]:
+        """What `symbols` gives, and where the frame's bits went (`vqzip info --heatmap`): a list
+        of (bits (h, w), the coded pixels one cell spans), each symbol's exact code length in the
+        table it was coded with. A key frame: its base tokens, its refinement symbols. A predicted
+        frame: its inter symbols and, shared evenly among its 16 x 16 blocks (they are one small
+        adaptive stream each, not a cost of any one block), its motion vectors and block flags."""
+        if kind == INTER:
+            symbols, flags, mv = coded = inter.decode_symbols(self.inter_coder, self.inter_shape, self.inter_rate, data)
+            k, cfg = self.inter_coder.ref.cfg.stride_ratio, self.inter_coder.ref.cfg
+            side_bits = np.full(tuple(flags.shape), 8.0 * inter.side_bytes(data) / flags.numel())
+            parts = [(side_bits, motion.BLOCK)]
+            if flags.any():
+                coded_at = inter.coded_positions(flags, k, symbols.shape)
+                lengths = self.inter_coder.symbol_lengths(symbols, inter.side(tuple(symbols.shape), k, self.inter_rate, coded_at))
+                parts.append((lengths.sum(0).numpy(), cfg.stride))
+            return (kind, coded), parts
+        from .coding.entropy import code_lengths
+        base, layer = _split_key(data)
+        surprise = np.zeros(self.grid, np.int64)
+        tokens, token_bits = code_lengths(self.m.prior, *self.grid, base, surprise)
+        side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), self.rate)
+        symbols, symbol_bits = self.key_coder.symbol_bits(self.key_shape, side, layer)
+        parts = [(token_bits, self.m.tokenizer.stride), (symbol_bits.sum(0), self.key_coder.ref.cfg.stride)]
+        return (kind, (tokens, torch.from_numpy(symbols))), parts
 
     @torch.inference_mode()
     def frame(self, kind: int, coded) -> torch.Tensor:
