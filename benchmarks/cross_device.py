@@ -50,9 +50,8 @@ def timed(fn, dev):
 
 def lossless(data: bytes, dev: torch.device):
     """Tokens and refinement symbols of a file, the exact prior on `dev` (codec.decode's first half)."""
-    header, m, _, tokens, surprise = codec._decode_tokens(data, None, True, dev)
-    symbols = codec._symbols(data, header, m, tokens, surprise)[0] if codec.layer_count(header) > 1 else None
-    return tokens, symbols
+    got = codec.lossless(data, dev)
+    return got.tokens, got.symbols
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

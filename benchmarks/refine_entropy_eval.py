@@ -40,8 +40,8 @@ def models_with(refine: Path, into: Path) -> Path:
 
 def float_estimate(data: bytes) -> float | None:
     """The float context model's bits for the file's refinement symbols (None for a tables layer)."""
-    header, m, _, tokens, surprise = codec._decode_tokens(data, surprise=True)
-    symbols, coder, rate = codec._symbols(data, header, m, tokens, surprise)
+    got = codec.lossless(data)
+    symbols, coder, rate, tokens, surprise = got.symbols, got.coder, got.rate, got.tokens, got.surprise
     ref = coder.ref
     if ref.cfg.entropy != "context":
         return None

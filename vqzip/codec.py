@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .errors import FormatError, InputError, ModelError
 from .layered import decode_refinement, encode_layers
 from .model_check import check_header, model_for  # noqa: F401 - part of the codec's API
 from .pixels import resized, scaled_size, to_image, to_tensor  # noqa: F401 - part of the codec's API
-from .coding.refine_entropy import Side
+from .coding.refine_entropy import RefineCoder, Side
 from .zoo import Model, Point, get_model, list_points, resolve
 
 
@@ -231,12 +232,33 @@ def refinement_inputs(data: bytes, header: container.Header, m: Model, tokens: n
     return coder, shape, Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate), chunks[0]
 
 
+@dataclass
+class Lossless:
+    """The lossless half of decoding a .vqz image: everything the exact models give, before any
+    pixels (what the benchmarks compare across layers and devices)."""
+    header: container.Header
+    tokens: np.ndarray               # (grid_h, grid_w) base tokens
+    surprise: np.ndarray             # (grid_h, grid_w) the exact prior's surprise at each, in bits
+    symbols: np.ndarray | None       # (C, h, w) refinement symbols; None for a base-only file
+    coder: RefineCoder | None        # the refinement layer's coder that read them
+    rate: int | None                 # its rate level
+
+
+def lossless(data: bytes, device: torch.device | None = None) -> Lossless:
+    """Decode a .vqz image's tokens and refinement symbols, the exact prior on `device` (default:
+    the host)."""
+    header, m, _, tokens, surprise = _decode_tokens(data, surprise=True, device=device)
+    if layer_count(header) < 2:
+        return Lossless(header, tokens, surprise, None, None, None)
+    return Lossless(header, tokens, surprise, *_symbols(data, header, m, tokens, surprise))
+
+
 def refinement_of(data: bytes) -> np.ndarray:
     """The refinement symbols of a .vqz image with a refinement layer (the lossless part of decoding it)."""
-    header, m, _, tokens, surprise = _decode_tokens(data, surprise=True)
-    if layer_count(header) < 2:
+    symbols = lossless(data).symbols
+    if symbols is None:
         raise InputError("this file has no refinement layer")
-    return _symbols(data, header, m, tokens, surprise)[0]
+    return symbols
 
 
 def _refined(data: bytes, header: container.Header, m: Model, base: torch.Tensor, tokens: np.ndarray,

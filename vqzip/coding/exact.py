@@ -49,7 +49,7 @@ ATTN_EXP = exp_table(16, 12, False)   # attention weights; far keys weigh exactl
 PROB_EXP = exp_table(24, 24, True)    # output distributions; every symbol keeps a nonzero count
 
 
-def _shift(a: torch.Tensor, k: int) -> torch.Tensor:
+def shift_round(a: torch.Tensor, k: int) -> torch.Tensor:
     """Round-half-up a / 2^k on integers."""
     return (a + (1 << (k - 1))) >> k if k > 0 else a << -k
 
@@ -182,13 +182,13 @@ class ExactPrior:
         H = blk.n_head
         q = q.double().reshape(n * H, -1)                                                   # (nH, dh)
         s = torch.sparse.sampled_addmm(win.pattern, q, kbuf.view(win.shape[1], -1).T, beta=0.0).values()
-        s = _shift(s.long(), 2 * A - LOGIT) + blk.bias.view(-1)[win.bias_idx]                 # (nnz,)
+        s = shift_round(s.long(), 2 * A - LOGIT) + blk.bias.view(-1)[win.bias_idx]                 # (nnz,)
         top = torch.full((n * H,), -(1 << 40), dtype=torch.int64, device=x.device)
         top.scatter_reduce_(0, win.row, s, "amax")
         if self_kv is not None:
             ks, vs = (t.reshape(n * H, -1).double() for t in self_kv)
             centre = (self.offsets.shape[0] - 1) // 2
-            s_self = _shift((q * ks).sum(-1).long(), 2 * A - LOGIT) + blk.bias[:, centre].repeat(n)
+            s_self = shift_round((q * ks).sum(-1).long(), 2 * A - LOGIT) + blk.bias[:, centre].repeat(n)
             top = torch.maximum(top, s_self)
         top_max = self.attn_exp.numel() - 1
         p = self.attn_exp[(top[win.row] - s).clamp_(0, top_max)]

@@ -26,7 +26,7 @@ import torch
 from ..nn import refine_context as rc
 from ..devices import host
 from .entropy import FAMILY, decode_symbols, finish, new_decoder, new_encoder
-from .exact import A, Linear, _shift
+from .exact import A, Linear, shift_round
 from ..nn.refine import Refiner
 
 CHUNK = 1 << 16  # symbols per range-coder call, and positions per band of rows: bounds the memory
@@ -71,8 +71,8 @@ class ExactContext:
             if i < len(self.layers) - 1:
                 h = h.clamp_(min=0)
         mu, ls = (h + self.skip(x)).chunk(2, 1)  # both in the fixed point of activations: an integer sum
-        mu_i = (_shift(mu, A - rc.MU_STEP_BITS) + (self.n_mu >> 1)).clamp_(0, self.n_mu - 1)
-        ls_i = (_shift(ls, A - rc.LS_STEP_BITS) + self.ls_offset).clamp_(0, self.n_ls - 1)
+        mu_i = (shift_round(mu, A - rc.MU_STEP_BITS) + (self.n_mu >> 1)).clamp_(0, self.n_mu - 1)
+        ls_i = (shift_round(ls, A - rc.LS_STEP_BITS) + self.ls_offset).clamp_(0, self.n_ls - 1)
         return mu_i, ls_i
 
     def steps(self, symbols: torch.Tensor, side: Side):
