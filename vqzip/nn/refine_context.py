@@ -50,6 +50,7 @@ LOG_SCALE_RANGE, LS_STEP_BITS = (-4.5, 3.5), 4   # scale 0.011..33 by 1/16 in lo
 # integer model's first layer), so that its inputs are of order one
 OWN_SHIFT, NEIGHBOUR_SHIFT, SURPRISE_SHIFT = 2, 4, 4
 NEIGHBOURS = torch.tensor([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
+_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if NEIGHBOURS[dy + 1, dx + 1]]
 # the static tables' contexts (entropy "tables", the first refinement layer)
 NEIGHBOUR_BUCKETS = 4
 NEIGHBOUR_EDGES = torch.tensor([1, 3, 7])  # summed |symbol| of four neighbours: 0, 1-2, 3-6, 7+
@@ -95,29 +96,41 @@ def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, toke
     of the band, gives only those positions' features, (B, F, n): what the coder needs of a step
     (its pass's positions), gathered before the features are stacked."""
     B, C, h, w = symbols.shape
-    known = symbols * (key < step)
     r0, r1 = (0, h) if rows is None else (rows.start, rows.stop)
     a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
-    band = known[:, :, a0:a1]
-    kernel = NEIGHBOURS.to(band.device, torch.float64)[None, None].expand(2 * C, 1, 3, 3)
-    # neighbour sums by a float64 convolution of small integers: exact in any summation order
-    pair = torch.cat([band, band.abs()], 1).double()
-    nb = F.conv2d(pair, kernel, padding=1, groups=2 * C).round().long()[:, :, r0 - a0:r1 - a0]
-    pick = (lambda t: t[..., at]) if at is not None else (lambda t: t)  # (..., h', w) -> (..., n) or as is
-    own, nb = pick(known[:, :, r0:r1]), pick(nb)
-    k = stride_ratio
-    hb0, hb1 = r0 // k, -(-r1 // k)
-    up = lambda t: pick(t[:, hb0:hb1].repeat_interleave(k, 1).repeat_interleave(k, 2)[:, r0 - hb0 * k:r1 - hb0 * k, :w])
-    tok = up(tokens)
+    band = symbols[:, :, a0:a1] * (key[:, a0:a1] < step)  # what is known, in the band and a row around it
+    pair = torch.cat([band, band.abs()], 1)
+    k, dev = stride_ratio, symbols.device
+    if at is not None and int(at.sum()) * 8 < at.numel():
+        # a few positions (an inter frame's coded blocks): everything gathered at them alone, the
+        # neighbour sums in integers, the same features as below at a fraction of its work
+        py, px = torch.nonzero(at, as_tuple=True)
+        py = py + r0  # absolute rows
+        padded = F.pad(pair, (1, 1, 1 if r0 == a0 else 0, 1 if r1 == a1 else 0))
+        yy = py - a0 + (1 if r0 == a0 else 0)  # rows in the padded band
+        nb = sum(padded[:, :, yy + dy, px + 1 + dx] for dy, dx in _OFFSETS)
+        own = band[:, :, py - a0, px]
+        tok, surp = tokens[:, py // k, px // k], surprise[:, py // k, px // k]
+        sub = F.one_hot((py % k) * k + px % k, k * k).T
+    else:
+        kernel = NEIGHBOURS.to(dev, torch.float64)[None, None].expand(2 * C, 1, 3, 3)
+        # neighbour sums by a float64 convolution of small integers: exact in any summation order
+        nb = F.conv2d(pair.double(), kernel, padding=1, groups=2 * C).round().long()[:, :, r0 - a0:r1 - a0]
+        pick = (lambda t: t[..., at]) if at is not None else (lambda t: t)  # (..., h', w) -> (..., n) or as is
+        own, nb = pick(band[:, :, r0 - a0:r1 - a0]), pick(nb)
+        hb0, hb1 = r0 // k, -(-r1 // k)
+        up = lambda t: pick(t[:, hb0:hb1].repeat_interleave(k, 1).repeat_interleave(k, 2)[:, r0 - hb0 * k:r1 - hb0 * k, :w])
+        tok, surp = up(tokens), up(surprise)
+        yy = torch.arange(r0, r1, device=dev)[:, None] % k
+        xx = torch.arange(w, device=dev)[None, :] % k
+        sub = pick(F.one_hot(yy * k + xx, k * k).movedim(-1, 0))
     shape = tok.shape[1:]  # (h', w) or (n,)
-    bits = (tok[:, None] >> torch.arange(TOKEN_BITS, device=tok.device).view(-1, *[1] * len(shape))) & 1
-    surp = up(surprise).clamp(0, SURPRISE_CLIP)[:, None]
-    yy = torch.arange(r0, r1, device=tok.device)[:, None] % k
-    xx = torch.arange(w, device=tok.device)[None, :] % k
-    sub = pick(F.one_hot(yy * k + xx, k * k).movedim(-1, 0))[None].expand(B, *[-1] * (1 + len(shape)))
+    bits = (tok[:, None] >> torch.arange(TOKEN_BITS, device=dev).view(-1, *[1] * len(shape))) & 1
+    surp = surp.clamp(0, SURPRISE_CLIP)[:, None]
+    sub = sub[None].expand(B, *[-1] * (1 + len(shape)))
     onehot = lambda i, size: F.one_hot(i, size).view(B, size, *[1] * len(shape)).expand(-1, -1, *shape)
     rates = onehot(rate, len(cfg.rates))
-    st = onehot(torch.full((B,), step, device=tok.device), n_steps(cfg))
+    st = onehot(torch.full((B,), step, device=dev), n_steps(cfg))
     return torch.cat([own, own.abs(), nb, bits, surp, sub, rates, st], 1)
 
 
