@@ -228,6 +228,29 @@ def test_the_integer_context_model_gives_the_same_tables_in_any_batch_shape():
         assert torch.equal(one[0][0], mu[i]) and torch.equal(one[1][0], ls[i])
 
 
+@pytest.mark.parametrize("density", [0.02, 0.1, 0.5])
+def test_context_features_at_a_few_positions_equal_the_whole_bands(density):
+    """step_features gathers the features of a few positions (an inter frame's coded blocks) by a
+    path of its own: it must give the integers the whole band's path gives there, at every step,
+    band and edge, or encoder and decoder could disagree with the trained model."""
+    from vqzip.nn import refine_context as rc
+    cfg = random_refiner(8, "context").cfg
+    g = torch.Generator().manual_seed(7)
+    B, C, h, w, k = 2, cfg.channels, 13, 10, cfg.stride_ratio
+    symbols = torch.randint(-6, 7, (B, C, h, w), generator=g)
+    tokens = torch.randint(0, 2 ** 20, (B, -(-h // k), -(-w // k)), generator=g)
+    surprise = torch.randint(0, 80, tokens.shape, generator=g)
+    rate, key = torch.tensor([0, 1]), rc.order_key(cfg, h, w)
+    sparse = 0
+    for step in range(rc.n_steps(cfg)):
+        for rows in (slice(0, h), slice(0, 1), slice(4, 9), slice(h - 2, h)):
+            at = (torch.rand(rows.stop - rows.start, w, generator=g) < density) & (key[:, rows] == step).any(0)
+            whole = rc.step_features(cfg, symbols, key, step, tokens, surprise, rate, k, rows)[..., at]
+            assert torch.equal(rc.step_features(cfg, symbols, key, step, tokens, surprise, rate, k, rows, at=at), whole)
+            sparse += int(at.sum()) * 8 < at.numel()
+    assert sparse > 10  # the gathering path ran, not only the convolution
+
+
 def test_the_context_models_float_twin_estimates_the_coded_bits():
     """Training's float model and the coder's integer one agree to well under 1 % of the bits."""
     from vqzip.nn.refine_context import logistic_bits
