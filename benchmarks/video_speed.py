@@ -72,6 +72,14 @@ def main():
     print(json.dumps(result, indent=2))
 
 
+def cpu_name() -> str:
+    """The CPU's model name (platform.processor() is empty on Linux)."""
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
 def cli(a):
     """Whole commands on the first a.frames frames, cut losslessly into a temporary .mkv."""
     v = video_io.probe(a.clip)
@@ -97,7 +105,7 @@ def cli(a):
         info = video.info(vqz.read_bytes())
     result = {
         "how": {"command": "python " + " ".join(sys.argv), "commands": {k: " ".join(c[:2]) + " CUT" for k, c in commands.items()},
-                "machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                "machine": platform.machine(), "processor": cpu_name(), "cpus": os.cpu_count(),
                 "OMP_NUM_THREADS": a.threads or "unset (every core)", "torch": torch.__version__, "load_before": load_before, "load_after": load()},
         "frames": len(frames), "size": [v.width, v.height], "times_s": times,
         "encode_s": min(times["encode"]), "encode_fps": round(len(frames) / min(times["encode"]), 3),

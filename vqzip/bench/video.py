@@ -84,7 +84,7 @@ _SPECS = {
     "av1": _VideoCodec("av1", "libsvtav1", ("libdav1d", "av1", "libaom-av1"), "crf", [63, 55, 45, 35],
                        {"preset": "8"}, "AV1 via SVT-AV1, preset 8, CRF sweep"),
     "vqzip": _VideoCodec("vqzip", "vqzip", (), "q", [1, 2, 3, 4, 5], {},
-                         "vqzip video: key frames by the exact image prior, the rest by the temporal model, with keep-or-change decisions"),
+                         "vqzip video: refined key frames (base tokens and the refinement layer), predicted frames by the inter layer against the previous decoded frame, with block motion and skipped blocks"),
 }
 
 
