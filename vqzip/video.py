@@ -459,12 +459,18 @@ def frame_code_lengths(p: Parsed, frame: int) -> tuple[np.ndarray, np.ndarray, i
     m = model_for(p.header)
     check_header(p.header, m.tokenizer.stride)
     _tokens_only(p.header)
+    first, frames = _gop_of(p, frame)
+    for index, tokens, bits in _gop_tokens(m, p.header, first, frames[:frame - first + 1], frame):
+        if index == frame:
+            kind, data = frames[frame - first]
+            return tokens, bits, len(data), "key" if kind == KEY else "predicted"
+
+
+def _gop_of(p: Parsed, frame: int) -> tuple[int, list[tuple[int, bytes]]]:
+    """The GOP that holds frame `frame`: its first frame's index and its frames."""
     for first, frames in p.gops:
         if first <= frame < first + len(frames):
-            for index, tokens, bits in _gop_tokens(m, p.header, first, frames[:frame - first + 1], frame):
-                if index == frame:
-                    kind, data = frames[frame - first]
-                    return tokens, bits, len(data), "key" if kind == KEY else "predicted"
+            return first, frames
     raise InputError(f"--frame {frame}: the file has frames 0 to {p.frames - 1}")
 
 
@@ -475,17 +481,15 @@ def refined_frame_bits(p: Parsed, frame: int, device: str = "auto") -> tuple[np.
     decoded, not measured."""
     m = model_for(p.header)
     w, h = check_header(p.header, m.tokenizer.stride)
+    first, frames = _gop_of(p, frame)
     dec = FrameDecoder(m, p.header, pick_device(device))
-    for first, frames in p.gops:
-        if first <= frame < first + len(frames):
-            for kind, data in frames[:frame - first]:
-                dec.frame(*dec.symbols(kind, data))
-            kind, data = frames[frame - first]
-            coded, parts = dec.bits(kind, data)
-            y = dec.frame(*coded)
-            picture = np.asarray(resized(to_image(y, w, h), (p.header.width, p.header.height)))
-            return picture, parts, (w, h), len(data), "predicted" if kind == INTER else "key"
-    raise InputError(f"--frame {frame}: the file has frames 0 to {p.frames - 1}")
+    for kind, data in frames[:frame - first]:
+        dec.frame(*dec.symbols(kind, data))
+    kind, data = frames[frame - first]
+    coded, parts = dec.bits(kind, data)
+    y = dec.frame(*coded)
+    picture = np.asarray(resized(to_image(y, w, h), (p.header.width, p.header.height)))
+    return picture, parts, (w, h), len(data), "predicted" if kind == INTER else "key"
 
 
 def decode_frames(p: Parsed, device: str = "auto", max_pixels: int | None = None) -> Iterator[np.ndarray]:

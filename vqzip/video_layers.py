@@ -127,11 +127,16 @@ class FrameDecoder:
         a predicted one its inter symbols."""
         if kind == INTER:
             return kind, inter.decode_symbols(self.inter_coder, self.inter_shape, self.inter_rate, data)
+        tokens, side, layer = self._key_base(data)
+        return kind, (tokens, torch.from_numpy(self.key_coder.decode(self.key_shape, side, layer)))
+
+    def _key_base(self, data: bytes, token_bits: np.ndarray | None = None):
+        """A key frame's base tokens, the refinement's side information from them, and the
+        refinement layer's bytes; `token_bits` (grid, zeros) receives each token's code length."""
         base, layer = _split_key(data)
         surprise = np.zeros(self.grid, np.int64)
-        tokens = decode_tokens(self.m.prior, *self.grid, base, surprise)
-        side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), self.rate)
-        return kind, (tokens, torch.from_numpy(self.key_coder.decode(self.key_shape, side, layer)))
+        tokens = decode_tokens(self.m.prior, *self.grid, base, surprise, token_bits)
+        return tokens, Side(torch.from_numpy(tokens), torch.from_numpy(surprise), self.rate), layer
 
     def bits(self, kind: int, data: bytes) -> tuple[tuple, list[tuple[np.ndarray, int]]]:
         """What `symbols` gives, and where the frame's bits went (`vqzip info --heatmap`): a list
@@ -149,11 +154,8 @@ class FrameDecoder:
                 lengths = self.inter_coder.symbol_lengths(symbols, inter.side(tuple(symbols.shape), k, self.inter_rate, coded_at))
                 parts.append((lengths.sum(0).numpy(), cfg.stride))
             return (kind, coded), parts
-        from .coding.entropy import code_lengths
-        base, layer = _split_key(data)
-        surprise = np.zeros(self.grid, np.int64)
-        tokens, token_bits = code_lengths(self.m.prior, *self.grid, base, surprise)
-        side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), self.rate)
+        token_bits = np.zeros(self.grid)
+        tokens, side, layer = self._key_base(data, token_bits)
         symbols, symbol_bits = self.key_coder.symbol_bits(self.key_shape, side, layer)
         parts = [(token_bits, self.m.tokenizer.stride), (symbol_bits.sum(0), self.key_coder.ref.cfg.stride)]
         return (kind, (tokens, torch.from_numpy(symbols))), parts
