@@ -24,6 +24,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import codec  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import emit  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -63,10 +65,7 @@ def main():
            "load_average_1min": {"min": min(load), "max": max(load)}, "date": time.strftime("%Y-%m-%d %H:%M"),
            "images": len(rows), "mean_seconds": mean, "b_over_a": mean["b"] / mean["a"],
            "a_over_avif": mean["a"] / mean["avif"], "b_over_avif": mean["b"] / mean["avif"], "per_image": rows}
-    print(json.dumps({k: v for k, v in res.items() if k != "per_image"}, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1) + "\n")
+    emit(res, args.out, not_printed=("per_image",))
 
 
 if __name__ == "__main__":

@@ -686,14 +686,8 @@ def _git() -> dict:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from vqzip.devices import cpu_name
+    cpu = cpu_name() or platform.processor() or platform.machine()
     return f"{platform.node()} ({cpu}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"
 
 

@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 
 
-def emit(result: dict, out: Path | None) -> None:
-    print(json.dumps(result, indent=2))
+def emit(result: dict, out: Path | None, not_printed: tuple[str, ...] = ()) -> None:
+    """Print the result, less the `not_printed` keys (per-image rows, rounds: the file keeps them),
+    and write all of it to `out`."""
+    print(json.dumps({k: v for k, v in result.items() if k not in not_printed}, indent=2))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")

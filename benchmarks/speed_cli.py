@@ -31,18 +31,14 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from report import emit  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 
 
 def load() -> float:
     return os.getloadavg()[0]
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def children_cpu() -> float:
@@ -116,7 +112,7 @@ def main():
         "command": "python benchmarks/speed_cli.py " + " ".join(sys.argv[1:]),
         "vqzip_encode": f"vqzip encode IN -o VQZ -f {' '.join(map(str, enc_opts))}".strip(),
         "vqzip_decode": f"vqzip decode VQZ -o PNG -f {' '.join(map(str, dec_opts))}".strip(),
-        "machine": cpu_model(), "cores": len(os.sched_getaffinity(0)),
+        "machine": cpu_name() or platform.processor() or platform.machine(), "cores": len(os.sched_getaffinity(0)),
         "env_OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "pillow": PIL.__version__,
                      "vqzip_commit": commit},
@@ -130,10 +126,7 @@ def main():
         "encode_over_avif_cpu": cpu["encode"] / cpu["avif"], "decode_over_avif_cpu": cpu["decode"] / cpu["avif"],
         "rounds": rounds,
     }
-    print(json.dumps({k: v for k, v in res.items() if k != "rounds"}, indent=1))
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(res, indent=1) + "\n")
+    emit(res, a.out, not_printed=("rounds",))
 
 
 if __name__ == "__main__":

@@ -120,13 +120,8 @@ def main():
 
 
 def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
+    from vqzip.devices import cpu_name
+    return cpu_name() or platform.processor() or "cpu"
 
 
 if __name__ == "__main__":

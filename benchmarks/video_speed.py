@@ -11,7 +11,6 @@ fastest counts (the slower ones are recorded: on a shared machine they measure t
 usage: python benchmarks/video_speed.py CLIP OUT.json [--frames N] [--quality Q] [--threads T] [--cli [--rounds R]]
 """
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -25,6 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import video, video_io, zoo  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import emit  # noqa: E402
 
 
 def load() -> list[float]:
@@ -68,16 +70,7 @@ def main():
         "kbps": round(info["kbps"], 2), "psnr": round(psnr, 3), "key_frames": info["key_frames"],
         "bits_per_key_frame": info["bits_per_key_frame"], "bits_per_predicted_frame": info["bits_per_predicted_frame"],
     }
-    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-
-
-def cpu_name() -> str:
-    """The CPU's model name (platform.processor() is empty on Linux)."""
-    try:
-        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
+    emit(result, Path(a.out))
 
 
 def cli(a):
@@ -112,8 +105,7 @@ def cli(a):
         "decode_s": min(times["decode"]), "decode_fps": round(len(frames) / min(times["decode"]), 3),
         "kbps": round(info["kbps"], 2), "psnr": round(psnr, 3), "key_frames": info["key_frames"],
     }
-    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    emit(result, Path(a.out))
 
 
 if __name__ == "__main__":

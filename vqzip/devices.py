@@ -56,6 +56,19 @@ def tokenizer_precision(device: torch.device) -> str:
     return str(tokenizer_dtype(device)).removeprefix("torch.")
 
 
+def cpu_name() -> str:
+    """The host CPU's model name from /proc/cpuinfo, as results record the machine ("" where it
+    cannot be read; platform.processor() is empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 @lru_cache(maxsize=None)
 def _native_bf16(kind: str) -> bool:
     if kind == "cuda":

@@ -108,15 +108,8 @@ def _metric_available(key: str) -> tuple[bool, str]:
 def _how(command: str | None, args: dict) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    cpu_model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from ..devices import cpu_name
+    cpu_model = cpu_name() or platform.processor() or ""
     versions = {"python": platform.python_version()}
     versions.update(codec_versions())
     for dist in ("vqzip", "torch", "numpy", "scipy", "pytorch-msssim", "ssimulacra2", "matplotlib"):
