@@ -11,7 +11,7 @@ from vqzip.train.checkpoint import load_checkpoint, read_meta
 from vqzip.weights import export_weights
 ckpt, out = Path(sys.argv[1]), Path(sys.argv[2])
 meta = read_meta(ckpt)
-cfg = RefineConfig(**meta["config"])
+cfg = RefineConfig.from_saved(meta["config"])
 model, ema = Refiner(cfg), Refiner(cfg)
 load_checkpoint(ckpt, {"model": model, "ema": ema}, {})
 export_weights(out, ema, {"config": cfg.to_dict(), "recipe": meta["recipe"], "steps": meta["step"],

@@ -158,11 +158,13 @@ def test_a_forged_refinement_rate_is_a_format_error(refined, rate):
         codec.decode(forged)
 
 
-def random_refiner(stride: int, entropy: str = "tables") -> Refiner:
-    """A small refinement layer with a random rate model (static tables, or a context model)."""
+def random_refiner(stride: int, entropy: str = "tables", wide_context: bool = False) -> Refiner:
+    """A small refinement layer with a random rate model (static tables, or a context model; with
+    `wide_context`, one that also reads neighbours one by one and the ring of base tokens)."""
     torch.manual_seed(stride)
     r = Refiner(RefineConfig(stride=stride, channels=6, levels=3, widths=(8, 8, 8, 8), entropy=entropy,
-                             context_groups=(2, 4), context_width=16))
+                             context_groups=(2, 4), context_width=16, context_dir=3 * wide_context,
+                             context_ring=wide_context))
     with torch.no_grad():
         if entropy == "tables":
             r.mu.normal_(0, 0.5)
@@ -182,10 +184,10 @@ def random_side(stride: int, seed: int = 1, hb: int = 5, wb: int = 7):
     return side, torch.randint(-3, 4, (6, hb * k, wb * k), generator=g).numpy()
 
 
-@pytest.mark.parametrize("entropy", ["tables", "context"])
+@pytest.mark.parametrize("entropy", ["tables", "context", "wide context"])
 @pytest.mark.parametrize("stride", [8, 16])
 def test_symbols_round_trip_through_the_range_coder(stride, entropy):
-    coder = RefineCoder(random_refiner(stride, entropy))
+    coder = RefineCoder(random_refiner(stride, entropy.split()[-1], entropy == "wide context"))
     side, symbols = random_side(stride)
     data = coder.encode(symbols, side)
     assert np.array_equal(coder.decode(symbols.shape, side, data), symbols)
@@ -193,12 +195,13 @@ def test_symbols_round_trip_through_the_range_coder(stride, entropy):
         coder.decode(symbols.shape, side, data[:-1])
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_context_coded_symbols_round_trip_at_any_thread_count_and_band_height(threads, monkeypatch):
+def test_context_coded_symbols_round_trip_at_any_thread_count_and_band_height(threads, wide, monkeypatch):
     """The decoder works in bands of rows (memory); bands of one row, and either thread count, give
     the same bytes and the same symbols as one band."""
     from vqzip.coding import refine_entropy
-    coder = RefineCoder(random_refiner(8, "context"))
+    coder = RefineCoder(random_refiner(8, "context", wide))
     side, symbols = random_side(8, seed=3, hb=6, wb=9)
     whole = coder.encode(symbols, side)
     before = torch.get_num_threads()
@@ -207,14 +210,19 @@ def test_context_coded_symbols_round_trip_at_any_thread_count_and_band_height(th
     try:
         assert coder.encode(symbols, side) == whole
         assert np.array_equal(coder.decode(symbols.shape, side, whole), symbols)
+        # a pass's later steps reuse its first step's sums where memory allows: the same bytes without
+        monkeypatch.setattr(refine_entropy, "REUSE_BYTES", 0)
+        assert coder.encode(symbols, side) == whole
+        assert np.array_equal(coder.decode(symbols.shape, side, whole), symbols)
     finally:
         torch.set_num_threads(before)
 
 
-def test_the_integer_context_model_gives_the_same_tables_in_any_batch_shape():
+@pytest.mark.parametrize("wide", [False, True])
+def test_the_integer_context_model_gives_the_same_tables_in_any_batch_shape(wide):
     """Each position's table indices depend on its own features alone: the same rows give the same
     integers whether they come alone, in a batch, or in another order."""
-    exact = ExactContext(random_refiner(8, "context"))
+    exact = ExactContext(random_refiner(8, "context", wide))
     g = torch.Generator().manual_seed(5)
     n_feats = exact.layers[0].w.shape[0]
     feats = torch.randint(0, 16, (300, n_feats), generator=g)
@@ -228,13 +236,14 @@ def test_the_integer_context_model_gives_the_same_tables_in_any_batch_shape():
         assert torch.equal(one[0][0], mu[i]) and torch.equal(one[1][0], ls[i])
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("density", [0.02, 0.1, 0.5])
-def test_context_features_at_a_few_positions_equal_the_whole_bands(density):
+def test_context_features_at_a_few_positions_equal_the_whole_bands(density, wide):
     """step_features gathers the features of a few positions (an inter frame's coded blocks) by a
     path of its own: it must give the integers the whole band's path gives there, at every step,
     band and edge, or encoder and decoder could disagree with the trained model."""
     from vqzip.nn import refine_context as rc
-    cfg = random_refiner(8, "context").cfg
+    cfg = random_refiner(8, "context", wide).cfg
     g = torch.Generator().manual_seed(7)
     B, C, h, w, k = 2, cfg.channels, 13, 10, cfg.stride_ratio
     symbols = torch.randint(-6, 7, (B, C, h, w), generator=g)
@@ -248,13 +257,73 @@ def test_context_features_at_a_few_positions_equal_the_whole_bands(density):
             whole = rc.step_features(cfg, symbols, key, step, tokens, surprise, rate, k, rows)[..., at]
             assert torch.equal(rc.step_features(cfg, symbols, key, step, tokens, surprise, rate, k, rows, at=at), whole)
             sparse += int(at.sum()) * 8 < at.numel()
-    assert sparse > 10  # the gathering path ran, not only the convolution
+    assert sparse > 10  # the gathering path ran, not only the whole band's
 
 
-def test_the_context_models_float_twin_estimates_the_coded_bits():
+@pytest.mark.parametrize("passes", [4, 2])
+@pytest.mark.parametrize("wide", [False, True])
+def test_training_gives_every_symbol_its_coding_steps_distribution(passes, wide):
+    """RefineContext.params (training) runs each step at its pass's positions only and, with four
+    passes, reuses a pass's features from step to step: it must give each symbol what the model
+    gives on step_features' own features of the step that codes it."""
+    from vqzip.nn import refine_context as rc
+    torch.manual_seed(3)
+    cfg = RefineConfig(channels=6, levels=3, widths=(8, 8, 8, 8), context_groups=(2, 4), context_width=16,
+                       context_passes=passes, context_dir=3 * wide, context_ring=wide)
+    model = rc.RefineContext(cfg, cfg.stride_ratio)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    g = torch.Generator().manual_seed(4)
+    symbols = torch.randint(-3, 4, (2, 6, 10, 14), generator=g)
+    tokens, surprise = torch.randint(0, 2 ** 20, (2, 5, 7), generator=g), torch.randint(0, 40, (2, 5, 7), generator=g)
+    rate = torch.tensor([0, 2])
+    with torch.no_grad():
+        mu, ls = model.params(symbols, tokens, surprise, rate)
+        key = rc.order_key(cfg, 10, 14)
+        for t in range(rc.n_steps(cfg)):
+            m, l = model(rc.step_features(cfg, symbols, key, t, tokens, surprise, rate, cfg.stride_ratio))
+            mine = (key == t)[None].expand_as(mu)
+            assert torch.allclose(mu[mine], m[mine], atol=1e-5) and torch.allclose(ls[mine], l[mine], atol=1e-5)
+
+
+def test_the_wide_contexts_features_are_the_neighbours_and_the_token_ring():
+    """context_dir's features are each neighbour's symbol as far as it is coded (zero before, and
+    off the grid); context_ring's, the neighbouring base tokens' bits as -1 / +1 and their surprise
+    (all zero off the grid)."""
+    from vqzip.nn import refine_context as rc
+    cfg = random_refiner(8, "context", True).cfg
+    g = torch.Generator().manual_seed(9)
+    B, C, h, w, k = 1, cfg.channels, 6, 8, cfg.stride_ratio
+    symbols = torch.randint(1, 4, (B, C, h, w), generator=g)  # never 0: a zero feature means "not known"
+    tokens = torch.randint(0, 2 ** 20, (B, h // k, w // k), generator=g)
+    surprise = torch.randint(0, 80, tokens.shape, generator=g)
+    key = rc.order_key(cfg, h, w)
+    plain = rc.n_features(RefineConfig(**(cfg.to_dict() | {"context_dir": 0, "context_ring": False})), k, 3)
+    assert rc.n_features(cfg, k, 3) == plain + 8 * cfg.context_dir + 8 * 21
+    for step in (0, 5, rc.n_steps(cfg) - 1):
+        f = rc.step_features(cfg, symbols, key, step, tokens, surprise, torch.tensor([1]), k)[0]
+        for i, (dy, dx) in enumerate(rc._OFFSETS):
+            for y, x in ((0, 0), (3, 4), (h - 1, w - 1)):
+                ny, nx = y + dy, x + dx
+                inside = 0 <= ny < h and 0 <= nx < w
+                for c in range(cfg.context_dir):
+                    known = inside and int(key[c, ny, nx]) < step
+                    assert int(f[plain + i * cfg.context_dir + c, y, x]) == (int(symbols[0, c, ny, nx]) if known else 0)
+                ty, tx = y // k + dy, x // k + dx
+                ring = f[plain + 8 * cfg.context_dir + 21 * i:plain + 8 * cfg.context_dir + 21 * (i + 1), y, x]
+                if 0 <= ty < h // k and 0 <= tx < w // k:
+                    bits = [(int(tokens[0, ty, tx]) >> b) & 1 for b in range(20)]
+                    assert ring[:20].tolist() == [2 * b - 1 for b in bits] and int(ring[20]) == min(63, int(surprise[0, ty, tx]))
+                else:
+                    assert not ring.any()
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_the_context_models_float_twin_estimates_the_coded_bits(wide):
     """Training's float model and the coder's integer one agree to well under 1 % of the bits."""
     from vqzip.nn.refine_context import logistic_bits
-    r = random_refiner(8, "context")
+    r = random_refiner(8, "context", wide)
     side, symbols = random_side(8, seed=4, hb=8, wb=8)
     with torch.no_grad():
         r.context.out.weight.mul_(0.1)  # inside the grid of (mu, log-scale) the tables cover
@@ -324,6 +393,71 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     assert r.cfg.rates == (800.0, 200.0) and r.cfg.entropy == "context" and r.cfg.channels == 4
     r2 = run_cli(*args, "--minutes", "0.1", "--stride", "16")  # another config in the same folder
     assert r2.returncode == 1 and "another refinement config" in r2.stderr
+
+
+def test_layers_made_before_a_field_existed_load_with_what_they_had():
+    """v2 and v3 recorded no context_dir or context_ring (they read neither); the first layer no
+    entropy model (static tables). Today's defaults must not leak into them."""
+    from vqzip.nn.refine import LEGACY
+    old = RefineConfig.from_saved({"stride": 8, "channels": 48})
+    assert (old.entropy, old.context_width, old.context_dir, old.context_ring) == ("tables", 64, 0, False)
+    assert RefineConfig.from_saved(RefineConfig().to_dict()) == RefineConfig()
+    v3 = zoo.get_model("f16-lfq20").path / "refine_v3.safetensors"
+    from vqzip.nn.refine import load_refiner
+    cfg = load_refiner(v3).cfg
+    assert (cfg.context_dir, cfg.context_ring, cfg.context_width) == (0, False, 64) and set(LEGACY) <= set(cfg.to_dict())
+
+
+def test_a_grown_context_model_starts_as_the_one_it_grew_from():
+    """--init with a context model that reads more features or is wider: the saved weights fill
+    the leading block and the new inputs and hidden units start silent, so training starts from
+    the same distributions, not from scratch."""
+    from vqzip.nn.refine import load_refiner
+    from vqzip.train.refine import start_from
+    path = zoo.get_model("f16-lfq20").path
+    g = torch.Generator().manual_seed(2)
+    symbols = torch.randint(-3, 4, (2, 48, 8, 12), generator=g)
+    tokens, surprise = torch.randint(0, 2 ** 20, (2, 4, 6), generator=g), torch.randint(0, 40, (2, 4, 6), generator=g)
+    rate = torch.tensor([0, 2])
+    # v3 (no optional features) grown as v4 was; v4 made wider
+    for name, more in (("refine_v3", {"context_dir": 24, "context_ring": True, "context_width": 192}),
+                       ("refine", {"context_width": 256})):
+        old = load_refiner(path / f"{name}.safetensors").eval()
+        new = Refiner(RefineConfig(**(old.cfg.to_dict() | more)))
+        fresh = start_from(new, str(path / f"{name}.safetensors"))
+        assert "context.fc1.weight (grown)" in fresh and not any(k.startswith(("encoder", "decoder")) for k in fresh)
+        with torch.no_grad():
+            a, b = old.context.params(symbols, tokens, surprise, rate), new.eval().context.params(symbols, tokens, surprise, rate)
+        assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)
+    # fewer single neighbours than saved: the old columns would move, so the context model starts fresh
+    new = Refiner(RefineConfig(**(old.cfg.to_dict() | {"context_dir": 8})))
+    fresh = start_from(new, str(path / "refine.safetensors"))
+    assert "context.fc1.weight" in fresh and "encoder.linear.weight" not in fresh
+
+
+def test_the_entropy_model_trains_alone_resumes_and_leaves_the_transform(tmp_path, data):
+    """--freeze-transform: the fast path that trains on the frozen transform's symbols; it logs
+    the fixed crops' bits, resumes, and exports the transform as it was."""
+    from vqzip.nn.refine import load_refiner
+    m = zoo.get_model("f16-lfq20")
+    out = tmp_path / "run"
+    args = ["train", "refine", data, "--tokenizer", m.path / "tokenizer.safetensors", "--prior",
+            m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
+            "--init", m.path / "refine.safetensors", "--freeze-transform", "--context-dir", "4", "--context-ring"]
+    run_cli(*args, "--minutes", "0.05", check=True)
+    log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
+    first = log[-1]["step"]
+    assert len(log[-1]["val_bpp"]) == 3 and all(v > 0 for v in log[-1]["val_bpp"])
+    run_cli(*args, "--minutes", "0.1", check=True)
+    log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] > first
+    got, shipped = load_refiner(out / "refine.safetensors"), m.refiner
+    assert got.cfg.context_dir == 4 and got.cfg.context_ring
+    mine, theirs = got.state_dict(), shipped.state_dict()
+    for k in theirs:
+        if not k.startswith("context."):
+            assert torch.equal(mine[k], theirs[k]), k
+    assert not torch.equal(mine["context.fc2.weight"], theirs["context.fc2.weight"])  # the entropy model trained
 
 
 def test_refine_training_defaults_to_the_shipped_configuration(tmp_path, data):

@@ -77,7 +77,7 @@ def install(folder, with_filter: bool):
     meta = {k: v for k, v in meta.items() if k != "shards"}
     names = ("refine_v9", "refine") if with_filter else ("refine",)
     for f, width in zip(names, (0, 8)):
-        cfg = RefineConfig(**(meta["config"] | {"restore_width": width, "restore_blocks": 1}))
+        cfg = RefineConfig.from_saved(meta["config"] | {"restore_width": width, "restore_blocks": 1})
         ref = Refiner(cfg)
         ref.load_state_dict(layer, strict=False)
         if width:

@@ -158,7 +158,10 @@ def train_refine_cmd(
     device: str = typer.Option("auto"), seed: int = typer.Option(0),
     entropy: Optional[str] = typer.Option(None, help="The rate model: context (learned, the default) or tables (the first layer's static tables)."),
     init: Optional[Path] = typer.Option(None, help="A refine.safetensors to start from, on a new schedule (the parts it lacks, e.g. a context model, start fresh)."),
-    freeze_transform: bool = typer.Option(False, help="Train the entropy model alone: the encoder, decoder and gains of --init stay as they are."),
+    context_width: Optional[int] = typer.Option(None, help="The context model's MLP width (default: RefineConfig's, 64)."),
+    context_dir: Optional[int] = typer.Option(None, help="The context model also reads the first N channels' eight neighbours one by one (default 0: their sums only)."),
+    context_ring: Optional[bool] = typer.Option(None, "--context-ring/--no-context-ring", help="The context model also reads the eight neighbouring base tokens (default: no)."),
+    freeze_transform: bool = typer.Option(False, help="Train the entropy model alone: the encoder, decoder and gains of --init stay as they are, and each step costs the entropy model alone (crops are coded once at every rate and reused from the pool)."),
     prediction: str = typer.Option("base", help="What the layer refines: base (the image refinement) or previous (the inter layer of predicted video frames: pairs of frames from --clips and shifted photos, the previous one coded as a key frame by --init)."),
     clips: Optional[Path] = typer.Option(None, help="--prediction previous: a folder of video clips to draw frame pairs from (vtest and carphone_pristine are left out)."),
 ):
@@ -179,6 +182,7 @@ def train_refine_cmd(
         # them trains the shipped layer's configuration
         tok, pri = load_tokenizer(tokenizer), load_prior(prior)
         given = {"stride": stride, "channels": channels, "entropy": entropy, "base_stride": tok.stride,
+                 "context_width": context_width, "context_dir": context_dir, "context_ring": context_ring,
                  "rates": rates and tuple(float(r) for r in rates.split(","))}
         cfg = RefineConfig(**{k: v for k, v in given.items() if v is not None})
         if freeze_transform and not init:

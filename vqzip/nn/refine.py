@@ -52,6 +52,10 @@ from .tokenizer import TILE, ChannelNorm, ResBlock, tiled
 TABLE_BITS = 16  # each integer table sums to about 2^16
 
 
+# what a saved configuration that lacks a field had (RefineConfig.from_saved)
+LEGACY = {"entropy": "tables", "context_width": 64, "context_dir": 0, "context_ring": False}
+
+
 @dataclass
 class RefineConfig:
     stride: int = 8                  # 8 or 16: where the refinement tokens live
@@ -64,7 +68,9 @@ class RefineConfig:
     entropy: str = "context"         # the rate model: "context" (learned, refine_context.py) or "tables" (static)
     context_groups: tuple = ()       # "context": first channels of the 2nd, 3rd, ... channel group; () quarters
     context_passes: int = 4          # "context": spatial passes, 4 (2 x 2 cells) or 2 (a checkerboard)
-    context_width: int = 64          # "context": the MLP's width
+    context_width: int = 192         # "context": the MLP's width
+    context_dir: int = 24            # "context": the first N channels' eight neighbours each as a feature (not only summed)
+    context_ring: bool = True        # "context": the eight neighbouring base tokens' bits and surprise as features
     base_stride: int = 16            # the base tokenizer's stride (the context model reads its tokens)
     restore_width: int = 0           # the restoration filter on the decoded picture (restore.py); 0: none
     restore_blocks: int = 2          # its residual blocks
@@ -81,6 +87,9 @@ class RefineConfig:
             self.context_groups = tuple(sorted({self.channels * i // 4 for i in (1, 2, 3)} - {0}))
         if self.stride not in (8, 16):
             raise ValueError("refinement stride must be 8 or 16")
+        if self.context_dir < 0:
+            raise ValueError("context_dir must not be negative")
+        self.context_dir = min(self.context_dir, self.channels)  # "the first N channels": all of them, at most
         if self.context_passes not in (2, 4):
             raise ValueError("context_passes must be 2 or 4")
         if self.entropy not in ("context", "tables"):
@@ -103,6 +112,14 @@ class RefineConfig:
 
     def to_dict(self):
         return asdict(self)
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "RefineConfig":
+        """The configuration a layer's weights (or a run's checkpoint) recorded. Fields added after
+        a layer was made take the value that layer had, not today's default: the first layer
+        predates the choice of rate model and had static tables, and the layers before the fourth
+        read no single neighbours and no ring of base tokens with a 64-wide context model."""
+        return cls(**(LEGACY | saved))
 
 
 def dct_basis(cfg: RefineConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,15 +240,15 @@ class Refiner(nn.Module):
         y = s / self.log_gain[rate].exp()[:, :, None, None]
         return base + self.decoder(y.to(base.dtype), base)
 
-    def forward(self, x, base, rate, tokens, surprise, hard_rate: bool = False):
+    def forward(self, x, base, rate, tokens, surprise):
         """Training: (reconstruction, bits of each symbol (B, C, h, w)). `tokens` and `surprise`
         (B, hb, wb) are the base layer's tokens and their surprise (refine_context.py). The bits
         are those of the latent plus uniform noise, the usual differentiable stand-in for
-        rounding, or with `hard_rate` those of the rounded symbols the coder will code (the
-        entropy model trained alone, with no gradient to the encoder to keep smooth)."""
+        rounding. (The entropy model trained alone takes the rounded symbols' bits instead:
+        train/refine.py's rate_loss.)"""
         hard, noisy = self.quant(self.latent(x, base, rate))
         symbols = hard.detach().round().long()
-        return self.reconstruct(base, hard, rate), self.bits(symbols.float() if hard_rate else noisy, symbols, rate, tokens, surprise)
+        return self.reconstruct(base, hard, rate), self.bits(noisy, symbols, rate, tokens, surprise)
 
     # -- coding -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -281,6 +298,5 @@ class Refiner(nn.Module):
 def load_refiner(path) -> Refiner:
     """A refinement layer from shipped weights."""
     from ..weights import load_module
-    # the first layer's weights predate the choice of rate model, and were all "tables"
-    model = load_module(path, lambda cfg: Refiner(RefineConfig(**({"entropy": "tables"} | cfg))), "refinement")
+    model = load_module(path, lambda cfg: Refiner(RefineConfig.from_saved(cfg)), "refinement")
     return model.to(memory_format=torch.channels_last)

@@ -18,7 +18,12 @@ is context:
 - the rate level and the step;
 - at the same position, the symbols of earlier groups (value and magnitude);
 - around it (3 x 3), the sums of the already coded symbols of every channel (value and magnitude),
-  from the neighbours that earlier passes (all groups) and this pass (earlier groups) coded.
+  from the neighbours that earlier passes (all groups) and this pass (earlier groups) coded;
+- optionally (`context_dir`), the first channels' eight neighbours one by one rather than summed:
+  the lowest frequencies' gradients across the block grid (a left neighbour brighter than the
+  right one predicts the sign of the first horizontal coefficient), which sums cancel out;
+- optionally (`context_ring`), the eight neighbouring base tokens' bits and surprise: what the
+  base layer drew around the block, e.g. an edge leaving its token.
 
 Measured offline on symbols of the same layer (benchmarks/results/refine_entropy/README.md): four
 passes fitted 3 % fewer bits than two; eight channel groups instead of four, or adding the ring
@@ -81,7 +86,8 @@ def order_key(cfg, h: int, w: int, y0: int = 0, device=None) -> torch.Tensor:
 
 
 def n_features(cfg, stride_ratio: int, rates: int) -> int:
-    return 4 * cfg.channels + TOKEN_BITS + 1 + stride_ratio ** 2 + rates + n_steps(cfg)
+    base = 4 * cfg.channels + TOKEN_BITS + 1 + stride_ratio ** 2 + rates + n_steps(cfg)
+    return base + len(_OFFSETS) * (cfg.context_dir + (TOKEN_BITS + 1) * cfg.context_ring)
 
 
 def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, tokens: torch.Tensor,
@@ -99,31 +105,37 @@ def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, toke
     r0, r1 = (0, h) if rows is None else (rows.start, rows.stop)
     a0, a1 = max(0, r0 - 1), min(h, r1 + 1)
     band = symbols[:, :, a0:a1] * (key[:, a0:a1] < step)  # what is known, in the band and a row around it
-    pair = torch.cat([band, band.abs()], 1)
+    # known values and magnitudes, zero-padded: rows a0 - 1 .. a1, so that zero stands for off the grid
+    pair = F.pad(torch.cat([band, band.abs()], 1), (1, 1, 1, 1))
     k, dev = stride_ratio, symbols.device
     if at is not None and int(at.sum()) * 8 < at.numel():
-        # a few positions (an inter frame's coded blocks): everything gathered at them alone, the
-        # neighbour sums in integers, the same features as below at a fraction of its work
+        # a few positions (an inter frame's coded blocks): everything gathered at them alone
         py, px = torch.nonzero(at, as_tuple=True)
         py = py + r0  # absolute rows
-        padded = F.pad(pair, (1, 1, 1 if r0 == a0 else 0, 1 if r1 == a1 else 0))
-        yy = py - a0 + (1 if r0 == a0 else 0)  # rows in the padded band
-        nb = sum(padded[:, :, yy + dy, px + 1 + dx] for dy, dx in _OFFSETS)
-        own = band[:, :, py - a0, px]
-        tok, surp = tokens[:, py // k, px // k], surprise[:, py // k, px // k]
+        near = lambda dy, dx: pair[:, :, py - a0 + 1 + dy, px + 1 + dx]
+        take = lambda t: t  # gathered already
+        on_base = lambda t: t[..., py // k, px // k]  # the base grid at each position's token
         sub = F.one_hot((py % k) * k + px % k, k * k).T
     else:
-        kernel = NEIGHBOURS.to(dev, torch.float64)[None, None].expand(2 * C, 1, 3, 3)
-        # neighbour sums by a float64 convolution of small integers: exact in any summation order
-        nb = F.conv2d(pair.double(), kernel, padding=1, groups=2 * C).round().long()[:, :, r0 - a0:r1 - a0]
-        pick = (lambda t: t[..., at]) if at is not None else (lambda t: t)  # (..., h', w) -> (..., n) or as is
-        own, nb = pick(band[:, :, r0 - a0:r1 - a0]), pick(nb)
+        # the whole band, shifted; `take` then picks the positions asked for, once per feature kind
+        take = (lambda t: t[..., at]) if at is not None else (lambda t: t)  # (..., h', w) -> (..., n) or as is
+        near = lambda dy, dx: pair[:, :, r0 - a0 + 1 + dy:r1 - a0 + 1 + dy, 1 + dx:w + 1 + dx]
         hb0, hb1 = r0 // k, -(-r1 // k)
-        up = lambda t: pick(t[:, hb0:hb1].repeat_interleave(k, 1).repeat_interleave(k, 2)[:, r0 - hb0 * k:r1 - hb0 * k, :w])
-        tok, surp = up(tokens), up(surprise)
+        on_base = lambda t: take(t[..., hb0:hb1, :].repeat_interleave(k, -2).repeat_interleave(k, -1)[..., r0 - hb0 * k:r1 - hb0 * k, :w])
         yy = torch.arange(r0, r1, device=dev)[:, None] % k
         xx = torch.arange(w, device=dev)[None, :] % k
-        sub = pick(F.one_hot(yy * k + xx, k * k).movedim(-1, 0))
+        sub = take(F.one_hot(yy * k + xx, k * k).movedim(-1, 0))
+    # neighbour sums in integers: exact, and the same in both branches
+    nb = take(sum(near(dy, dx) for dy, dx in _OFFSETS))
+    own = take(near(0, 0)[:, :C])
+    tok, surp = on_base(tokens), on_base(surprise)
+    extra: list[torch.Tensor] = []  # the optional features (context_dir, context_ring), appended last
+    if cfg.context_dir:
+        extra.append(take(torch.cat([near(dy, dx)[:, :cfg.context_dir] for dy, dx in _OFFSETS], 1)))
+    if cfg.context_ring:
+        ring = _token_ring(tokens, surprise)  # padded by one token
+        hb, wb = tokens.shape[-2:]
+        extra.append(on_base(torch.cat([ring[..., 1 + dy:1 + dy + hb, 1 + dx:1 + dx + wb] for dy, dx in _OFFSETS], 1)))
     shape = tok.shape[1:]  # (h', w) or (n,)
     bits = (tok[:, None] >> torch.arange(TOKEN_BITS, device=dev).view(-1, *[1] * len(shape))) & 1
     surp = surp.clamp(0, SURPRISE_CLIP)[:, None]
@@ -131,14 +143,24 @@ def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, toke
     onehot = lambda i, size: F.one_hot(i, size).view(B, size, *[1] * len(shape)).expand(-1, -1, *shape)
     rates = onehot(rate, len(cfg.rates))
     st = onehot(torch.full((B,), step, device=dev), n_steps(cfg))
-    return torch.cat([own, own.abs(), nb, bits, surp, sub, rates, st], 1)
+    return torch.cat([own, own.abs(), nb, bits, surp, sub, rates, st, *extra], 1)
+
+
+def _token_ring(tokens: torch.Tensor, surprise: torch.Tensor) -> torch.Tensor:
+    """(B, TOKEN_BITS + 1, hb + 2, wb + 2): each base token's bits as -1 / +1 and its clipped
+    surprise, with a ring of zeros around the grid (a zero bit is no token, not token 0)."""
+    bits = (tokens[:, None] >> torch.arange(TOKEN_BITS, device=tokens.device).view(-1, 1, 1)) & 1
+    both = torch.cat([2 * bits - 1, surprise.clamp(0, SURPRISE_CLIP)[:, None]], 1)
+    return F.pad(both, (1, 1, 1, 1))
 
 
 def feature_shifts(cfg, stride_ratio: int) -> torch.Tensor:
     """(F,) the power of two each feature is divided by in the float model."""
     C = cfg.channels
-    rest = n_features(cfg, stride_ratio, len(cfg.rates)) - 4 * C - TOKEN_BITS - 1
-    return torch.tensor([OWN_SHIFT] * 2 * C + [NEIGHBOUR_SHIFT] * 2 * C + [0] * TOKEN_BITS + [SURPRISE_SHIFT] + [0] * rest)
+    rest = stride_ratio ** 2 + len(cfg.rates) + n_steps(cfg)
+    ring = ([0] * TOKEN_BITS + [SURPRISE_SHIFT]) * len(_OFFSETS) * cfg.context_ring
+    return torch.tensor([OWN_SHIFT] * 2 * C + [NEIGHBOUR_SHIFT] * 2 * C + [0] * TOKEN_BITS + [SURPRISE_SHIFT] + [0] * rest
+                        + [OWN_SHIFT] * len(_OFFSETS) * cfg.context_dir + ring)
 
 
 class RefineContext(nn.Module):
@@ -162,22 +184,58 @@ class RefineContext(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, F, h, w) -> mu, log_scale (B, C, h, w)."""
-        x = feats.float().movedim(1, -1) * self.scale
-        y = (self.out(F.relu(self.fc2(F.relu(self.fc1(x))))) + self.skip(x)).movedim(-1, 1)
-        mu, log_scale = y.chunk(2, 1)
+        # channels first throughout ((B, F, n) times weights): moving the features' axis last
+        # copied them once more than the matrix products cost
+        B, shape = feats.shape[0], feats.shape[2:]
+        x = feats.reshape(B, feats.shape[1], -1).float() * self.scale[:, None]
+        y = _linear(self.out, F.relu(_linear(self.fc2, F.relu(_linear(self.fc1, x))))) + _linear(self.skip, x)
+        mu, log_scale = y.reshape(B, -1, *shape).chunk(2, 1)
         return mu, log_scale.clamp(*LOG_SCALE_RANGE)
 
     def params(self, symbols: torch.Tensor, tokens: torch.Tensor, surprise: torch.Tensor, rate: torch.Tensor):
         """Training: mu and log_scale (B, C, h, w) of every symbol, each as its coding step sees
-        it (symbols: rounded, int64). All steps run on the whole grid and each symbol takes its own."""
-        key = order_key(self.cfg, *symbols.shape[-2:], device=symbols.device)
-        mu = torch.zeros(symbols.shape, device=symbols.device)
-        ls = torch.zeros(symbols.shape, device=symbols.device)
-        for t in range(n_steps(self.cfg)):
-            m, l = self(step_features(self.cfg, symbols, key, t, tokens, surprise, rate, self.stride_ratio))
-            mine = (key == t)[None]
-            mu, ls = torch.where(mine, m, mu), torch.where(mine, l, ls)
-        return mu, ls
+        it (symbols: rounded, int64). Each step runs at its pass's positions alone, as the coder
+        does (a quarter of the grid with four passes), and each symbol takes its own group's."""
+        B, C, h, w = symbols.shape
+        cfg, dev = self.cfg, symbols.device
+        key = order_key(cfg, h, w, device=dev)
+        G = len(cfg.context_groups) + 1
+        passes = key[0] // G  # (h, w) the pass of each position
+        group = group_of_channel(C, cfg.context_groups).to(dev)
+        mu = torch.zeros(B, C, h * w, device=dev)
+        ls = torch.zeros(B, C, h * w, device=dev)
+        for t in range(n_steps(cfg)):
+            at = passes == t // G
+            pi = torch.nonzero(at.reshape(-1))[:, 0]
+            if t % G == 0 or cfg.context_passes != 4:
+                feats = step_features(cfg, symbols, key, t, tokens, surprise, rate, self.stride_ratio, at=at)
+                values = symbols.reshape(B, C, -1)[:, :, pi]
+            else:
+                # With four passes no position has a neighbour of its own pass, so within a pass
+                # only the position's own earlier groups and the step change from one step to the
+                # next: the rest of the pass's first step's features is reused (the same integers
+                # as step_features; tests/test_refine.py checks it), a quarter of the feature work.
+                own = values * (group < t % G)[None, :, None]
+                feats = feats.clone()
+                feats[:, :C], feats[:, C:2 * C] = own, own.abs()
+                st = 4 * C + TOKEN_BITS + 1 + self.stride_ratio ** 2 + len(cfg.rates)
+                feats[:, st + t - 1], feats[:, st + t] = 0, 1
+            m, l = self(feats)
+            ci = torch.nonzero(group == t % G)[:, 0]
+            mu = _put(mu, ci, pi, m[:, ci].float())  # float32, as the whole grid (autocast may give bf16)
+            ls = _put(ls, ci, pi, l[:, ci].float())
+        return mu.view(B, C, h, w), ls.view(B, C, h, w)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """layer applied to x (B, in, n), channels first."""
+    y = torch.bmm(layer.weight.expand(x.shape[0], -1, -1), x)  # (matmul copied x into rows first)
+    return y if layer.bias is None else y + layer.bias[:, None]
+
+
+def _put(t: torch.Tensor, ci: torch.Tensor, pi: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """t (B, C, n) with values (B, len(ci), len(pi)) written at channels ci and positions pi."""
+    return t.index_put((torch.arange(t.shape[0], device=t.device)[:, None, None], ci[None, :, None], pi[None, None, :]), values)
 
 
 def logistic_bits(y: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor, levels: int) -> torch.Tensor:

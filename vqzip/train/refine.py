@@ -11,6 +11,11 @@ search's objective (search.py) with the refinement's bits, but with MSE weighted
 
 At the search's weight (6000), 1 - MS-SSIM outweighs MSE about fourfold at the refinement's
 rates (MS-SSIM 0.89, MSE 140 near 0.25 bpp), while PSNR is where the base layer trails JPEG most.
+
+With `freeze_transform` only the entropy model trains, and only the rate term depends on it: the
+pool then keeps each crop's symbols at every rate level (SymbolPool) instead of its pixels, and a
+step is the context model's alone, several times cheaper. Those runs also log `val_bpp`, the
+model's bits on fixed crops of the training set, to compare entropy models by.
 """
 from __future__ import annotations
 
@@ -119,14 +124,76 @@ class Pool:
         return f(x), f(b), t.long(), s.long()
 
 
+class SymbolPool:
+    """The entropy model trained alone (`freeze_transform`): the last `capacity` crops as the frozen
+    transform codes them, at every rate level (int8 symbols), with their base tokens and surprise.
+    That is the context model's whole input, so a step costs the context model alone, not the
+    base layer's and the transform's forward passes (about a second a step of 8 crops on this CPU,
+    for a rate term that does not depend on them)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.items: list[tuple[torch.Tensor, ...]] = []
+        self.next = 0
+
+    @torch.no_grad()
+    def add(self, model: Refiner, x, b, tokens, surprise):
+        rates = range(len(model.cfg.rates))
+        with autocast(x.device):
+            sym = torch.stack([model.quant.to_symbols(model.latent(x, b, torch.full((x.shape[0],), r, device=x.device)))
+                               for r in rates], 1)
+        for item in zip(sym.to(torch.int8), tokens.to(torch.int32), surprise.to(torch.int16)):
+            if len(self.items) < self.capacity:
+                self.items.append(item)
+            else:
+                self.items[self.next] = item
+                self.next = (self.next + 1) % self.capacity
+
+    def sample(self, n: int, gen: torch.Generator, pick: list[int] | None = None):
+        pick = pick if pick is not None else torch.randint(0, len(self.items), (n,), generator=gen).tolist()
+        return tuple(torch.stack([self.items[i][k] for i in pick]).long() for k in range(3))
+
+
+def rate_loss(model: Refiner, symbols, tokens, surprise, rate, lambdas, stride: int):
+    """The rate term of refine_loss alone, on the rounded symbols the coder will code (all the
+    entropy model can change): (loss, bits per pixel of each crop). symbols (B, R, C, h, w)."""
+    s = symbols[torch.arange(symbols.shape[0]), rate]
+    bits = model.bits(s.float(), s, rate, tokens, surprise)
+    bpp = bits.sum((1, 2, 3)) / (s.shape[-2] * s.shape[-1] * stride ** 2)
+    return (lambdas[rate] * bpp).mean() / 1000, bpp
+
+
 def start_from(model: Refiner, path: str) -> list[str]:
     """Loads what `model` shares with the refinement weights at `path` (e.g. a "tables" layer's
-    transform into a "context" layer); returns the names of the parts that start fresh."""
-    tensors, _ = load_weights(Path(path))
+    transform into a "context" layer); returns the names of the parts that start fresh.
+
+    A context model that grew (a wider MLP, or the optional features of refine_context added to
+    a model that had none, or kept as they were) starts from the smaller one: its weights fill
+    the leading block and the weights reading the new inputs or hidden units start at zero, so
+    the grown model starts as the same function (new hidden units keep random input weights, so
+    that they have a gradient). Other changes of the features move the old inputs' columns, so
+    such a model starts fresh."""
+    tensors, meta = load_weights(Path(path))
     own = model.state_dict()
-    shared = {k: v.to(own[k].dtype) for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    saved, cfg = RefineConfig.from_saved(meta.get("config", {})), model.cfg
+    if saved.entropy == "context" and (saved.context_dir, saved.context_ring) not in ((0, False), (cfg.context_dir, cfg.context_ring)):
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("context.")}
+    shared, grown = {}, []
+    for k, v in tensors.items():
+        if k not in own:
+            continue
+        mine = own[k]
+        if mine.shape == v.shape:
+            shared[k] = v.to(mine.dtype)
+        elif k.startswith("context.") and v.dim() == mine.dim() and all(a <= b for a, b in zip(v.shape, mine.shape)):
+            t = mine.clone()
+            if t.dim() == 2:
+                t[:, v.shape[1]:] = 0  # inputs the saved model did not have
+            t[tuple(slice(0, n) for n in v.shape)] = v.to(t.dtype)
+            shared[k] = t
+            grown.append(k)
     model.load_state_dict(shared, strict=False)
-    return sorted(set(own) - set(shared))
+    return sorted(set(own) - set(shared)) + [f"{k} (grown)" for k in grown]
 
 
 def refine_loss(x, y, bits, rates: torch.Tensor):
@@ -137,6 +204,21 @@ def refine_loss(x, y, bits, rates: torch.Tensor):
     bpp = bits.sum((1, 2, 3)) / (x.shape[-2] * x.shape[-1])
     loss = (mse + MSSSIM_WEIGHT * (1 - ssim) + rates * bpp).mean() / 1000  # order 1
     return loss, mse, ssim, bpp
+
+
+VAL_CROPS = 48    # the fixed crops the entropy model's runs are compared on
+VAL_EVERY = 500   # steps between their evaluations
+
+
+@torch.no_grad()
+def val_bpp(model: Refiner, val: SymbolPool, lambdas, stride: int) -> list[float]:
+    """The float entropy model's bits per pixel on the fixed crops, per rate level."""
+    symbols, tokens, surprise = val.sample(0, None, list(range(len(val.items))))
+    out = []
+    for r in range(symbols.shape[1]):
+        rate = torch.full((symbols.shape[0],), r, device=symbols.device)
+        out.append(round(float(rate_loss(model, symbols, tokens, surprise, rate, lambdas, stride)[1].mean()), 5))
+    return out
 
 
 def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: Path, cfg: RefineConfig,
@@ -179,7 +261,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     ema = EMA(model, recipe.ema)
     meta = {"step": 0, "elapsed": 0.0}
     if ckpt.exists():
-        check_resumable(ckpt, cfg.to_dict(), "refinement", lambda saved: RefineConfig(**saved).to_dict())
+        check_resumable(ckpt, cfg.to_dict(), "refinement", lambda saved: RefineConfig.from_saved(saved).to_dict())
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
         sampler.rng = np.random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
@@ -188,37 +270,64 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         log.note({"init": recipe.init, "fresh": fresh})
     lambdas = torch.tensor(cfg.rates, device=dev)
     gen = torch.Generator().manual_seed(recipe.seed + budget.step)
-    pool = Pool(recipe.pool)
+    pool = SymbolPool(recipe.pool) if recipe.freeze_transform else Pool(recipe.pool)
+    if recipe.freeze_transform:
+        # fixed crops, the same in every run with this seed and data, to compare entropy models by
+        val = SymbolPool(VAL_CROPS)
+        state, sampler.rng = sampler.rng, np.random.default_rng((recipe.seed, 1 << 30))
+        for _ in range(VAL_CROPS // 8):
+            val.add(ema.model, *draw(8))
+        sampler.rng = state
 
     def save():
         save_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt},
                         {"step": budget.step, "elapsed": budget.elapsed, "config": cfg.to_dict(),
                          "recipe": asdict(recipe)})
 
-    model.train()
-    while budget.progress < 1:
-        lr = budget.next_lr(budget.progress)
-        set_lr(opt, lr)
+    def step_rate(lr: float) -> dict:
+        """The entropy model alone, on the frozen transform's symbols."""
+        pool.add(ema.model, *draw(recipe.fresh))
+        symbols, tokens, surprise = pool.sample(recipe.batch, gen)
+        rate = torch.randint(0, len(cfg.rates), (symbols.shape[0],), generator=gen).to(dev)
+        loss, _ = rate_loss(model, symbols, tokens, surprise, rate, lambdas, cfg.stride)
+        update(loss)
+        rec = {"lr": lr, "loss": float(loss.detach())}
+        if log.due(budget) and (budget.step % VAL_EVERY == 0 or budget.done()):
+            rec["val_bpp"] = val_bpp(ema.model, val, lambdas, cfg.stride)
+        return rec
+
+    def step_all(lr: float) -> dict:
+        """The whole layer, on crops and their base layer."""
         pool.add(*draw(recipe.fresh))
         x, b, tokens, surprise = pool.sample(recipe.batch, gen)
         rate = torch.randint(0, len(cfg.rates), (x.shape[0],), generator=gen).to(dev)
         with autocast(dev):
-            y, bits = model(x, b, rate, tokens, surprise, hard_rate=recipe.freeze_transform)
+            y, bits = model(x, b, rate, tokens, surprise)
         ramp = 1.0 if recipe.init else min(1.0, budget.step / RATE_WARMUP_STEPS)  # a trained start needs no ramp
         loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp)
+        update(loss)
+        rec = {"lr": lr, "loss": float(loss.detach())}
+        for r in range(len(cfg.rates) if log.due(budget) else 0):  # how each rate level is doing, on its crops of this batch
+            m = rate == r
+            if m.any():
+                rec[f"r{r}"] = {"psnr": round(float((10 * torch.log10(255 ** 2 / mse[m].detach())).mean()), 3),
+                                "ms_ssim": round(float(ssim[m].detach().mean()), 4),
+                                "bpp": round(float(bpp[m].detach().mean()), 4)}
+        return rec
+
+    def update(loss):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema.update(model, budget.step)
+
+    model.train()
+    while budget.progress < 1:
+        lr = budget.next_lr(budget.progress)
+        set_lr(opt, lr)
+        rec = (step_rate if recipe.freeze_transform else step_all)(lr)
         if log.due(budget):
-            rec = {"lr": lr, "loss": float(loss.detach())}
-            for r in range(len(cfg.rates)):  # how each rate level is doing, on its crops of this batch
-                m = rate == r
-                if m.any():
-                    rec[f"r{r}"] = {"psnr": round(float((10 * torch.log10(255 ** 2 / mse[m].detach())).mean()), 3),
-                                    "ms_ssim": round(float(ssim[m].detach().mean()), 4),
-                                    "bpp": round(float(bpp[m].detach().mean()), 4)}
             log.write(budget, rec)
         if budget.save_due(recipe.save_every_s):
             save()

@@ -141,9 +141,8 @@ def train_restore(data: Path, model, run_dir: Path, recipe: RestoreRecipe, devic
     run_dir.mkdir(parents=True, exist_ok=True)
     make_pictures(data, model, recipe, run_dir / "pictures", on_picture)
     layer, meta0 = load_weights(model.refine_path)
-    # the first layer's config predates the choice of rate model (refine.load_refiner)
-    cfg = RefineConfig(**({"entropy": "tables"} | meta0["config"] | {"restore_width": recipe.width,
-                                                                      "restore_blocks": recipe.blocks}))
+    # a layer's config lacks the fields added after it was made (RefineConfig.from_saved)
+    cfg = RefineConfig.from_saved(meta0["config"] | {"restore_width": recipe.width, "restore_blocks": recipe.blocks})
     ref = Refiner(cfg)
     missing, unexpected = ref.load_state_dict({k: v.float() for k, v in layer.items() if not k.startswith("restorer.")},
                                               strict=False)
