@@ -116,8 +116,16 @@ class Linear:
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        acc = torch.addmm(self.b, x.double(), self.w)  # integers below 2^53: exact in any summation order
-        return _clamp(acc.mul_(self.scale).floor_().long())
+        return self.finish(self.acc(x), in_place=True)
+
+    def acc(self, x: torch.Tensor) -> torch.Tensor:
+        """The bias plus x W, before the rescale: integers below 2^53, exact in any summation order,
+        so a caller may also add further rows' products to it (ExactContext's reuse)."""
+        return torch.addmm(self.b, x.double(), self.w)
+
+    def finish(self, acc: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """acc rescaled to the output's fixed point (floor) and clamped."""
+        return _clamp((acc.mul_(self.scale) if in_place else acc * self.scale).floor_().long())
 
 
 def _emb(e: torch.nn.Embedding) -> torch.Tensor:

@@ -30,6 +30,7 @@ from .exact import A, Linear, shift_round
 from ..nn.refine import Refiner
 
 CHUNK = 1 << 16  # symbols per range-coder call, and positions per band of rows: bounds the memory
+REUSE_BYTES = 256 << 20  # at most this much is kept of a pass's first step for its later ones
 
 
 @dataclass
@@ -64,16 +65,37 @@ class ExactContext:
 
     def indices(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (N, F) int64 -> (mu index, log-scale index), each (N, C) int64."""
-        x = feats << A
-        h = x
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < len(self.layers) - 1:
-                h = h.clamp_(min=0)
-        mu, ls = (h + self.skip(x)).chunk(2, 1)  # both in the fixed point of activations: an integer sum
+        return self._rest(*self._inputs(feats << A))
+
+    def _inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two layers that read the features (the MLP's first, the linear path), before their
+        rescale: float64 integers, to which further inputs' products may be added exactly."""
+        return self.layers[0].acc(x), self.skip.acc(x)
+
+    def _rest(self, acc1: torch.Tensor, acc_skip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.layers[0].finish(acc1).clamp_(min=0)
+        h = self.layers[1](h).clamp_(min=0)
+        h = self.layers[2](h)
+        mu, ls = (h + self.skip.finish(acc_skip)).chunk(2, 1)  # both in the fixed point of activations: an integer sum
         mu_i = (shift_round(mu, A - rc.MU_STEP_BITS) + (self.n_mu >> 1)).clamp_(0, self.n_mu - 1)
         ls_i = (shift_round(ls, A - rc.LS_STEP_BITS) + self.ls_offset).clamp_(0, self.n_ls - 1)
         return mu_i, ls_i
+
+    def _later_group(self, acc1, acc_skip, own: torch.Tensor, t0: int, t: int):
+        """The first layers' accumulators at step t of a pass from those of its first step t0.
+        With four passes no position has a neighbour of its own pass, so from one step of a pass
+        to the next only the position's own earlier groups (zero at t0) and the step's one-hot
+        change; their products are added to the pass's first accumulators, the same integers as
+        computing the step's whole features anew (sums of integers below 2^53), for a fraction of
+        the work. own (N, C): the position's symbols of groups coded before t."""
+        C = own.shape[1]
+        st = 4 * C + rc.TOKEN_BITS + 1 + self.ratio ** 2 + len(self.cfg.rates)  # the step's one-hot
+        x = torch.cat([own, own.abs()], 1).double() * (1 << A)
+        out = []
+        for acc, layer in ((acc1, self.layers[0]), (acc_skip, self.skip)):
+            w = layer.w
+            out.append(torch.addmm(acc + (w[st + t] - w[st + t0]) * (1 << A), x, w[:2 * C]))
+        return out
 
     def steps(self, symbols: torch.Tensor, side: Side):
         """For each coding step and band of rows, in coding order: (rows, the step's positions (h', w)
@@ -85,7 +107,16 @@ class ExactContext:
         key = rc.order_key(self.cfg, h, w)
         rate = torch.tensor([side.rate])
         band = max(1, CHUNK // max(1, w))
+        G = len(self.cfg.context_groups) + 1
+        group = rc.group_of_channel(C, self.cfg.context_groups)
+        # a pass's first accumulators are kept for its later steps (_later_group) where they fit
+        row_bytes = 8 * (self.layers[0].w.shape[1] + self.skip.w.shape[1])
+        reuse = self.cfg.context_passes == 4 and (h * w // 4 + w) * row_bytes <= REUSE_BYTES
+        kept = {}
         for t in range(rc.n_steps(self.cfg)):
+            g = t % G
+            if g == 0:
+                kept = {}  # a new pass
             for r0 in range(0, h, band):
                 rows = slice(r0, min(h, r0 + band))
                 mine = key[:, rows] == t
@@ -94,9 +125,16 @@ class ExactContext:
                     pos = pos & side.coded[rows]
                 if not pos.any():
                     continue
-                feats = rc.step_features(self.cfg, symbols[None], key, t, side.tokens[None], side.surprise[None],
-                                         rate, self.ratio, rows, at=pos)[0]
-                mu_i, ls_i = self.indices(feats.T)
+                if r0 in kept:
+                    own = symbols[:, rows][:, pos].T * (group < g)  # (n, C): the groups coded before t
+                    acc = self._later_group(*kept[r0], own, t - g, t)
+                else:
+                    feats = rc.step_features(self.cfg, symbols[None], key, t, side.tokens[None], side.surprise[None],
+                                             rate, self.ratio, rows, at=pos)[0]
+                    acc = self._inputs(feats.T << A)
+                    if reuse:
+                        kept[r0] = acc
+                mu_i, ls_i = self._rest(*acc)
                 yield rows, pos, chans, self.tables[mu_i[:, chans].numpy(), ls_i[:, chans].numpy()]
 
 
