@@ -24,6 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import codec  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import emit  # noqa: E402
 
@@ -60,7 +61,7 @@ def main():
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("a", "b", "avif")}
     res = {"command": "python benchmarks/decode_ab.py " + " ".join(sys.argv[1:]),
-           "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "machine": cpu_name() or platform.machine(), "cores": os.cpu_count(),
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
            "load_average_1min": {"min": min(load), "max": max(load)}, "date": time.strftime("%Y-%m-%d %H:%M"),
            "images": len(rows), "mean_seconds": mean, "b_over_a": mean["b"] / mean["a"],

@@ -27,6 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import codec, search, zoo  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.bench import metrics as M  # noqa: E402
 from vqzip.bench.bdrate import bd_rate_info  # noqa: E402
 from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
@@ -105,7 +106,7 @@ def main():
     dev = pick_device()
     summary = {
         "command": "python benchmarks/effort_sweep.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        "machine": f"{cpu_name() or platform.machine()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "tokenizer_precision": tokenizer_precision(dev),

@@ -14,7 +14,6 @@ usage: python benchmarks/refine_entropy_eval.py A.safetensors B.safetensors [--q
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vqzip import codec  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.coding import container
 from vqzip.nn.refine_context import logistic_bits  # noqa: E402
 from report import Rows, shard  # noqa: E402
@@ -99,7 +99,7 @@ def main():
 
 def summarize(rows, args, qs):
     out = {"command": "python benchmarks/refine_entropy_eval.py " + " ".join(sys.argv[1:]),
-           "a": str(args.a), "b": str(args.b), "machine": platform.processor() or platform.machine(),
+           "a": str(args.a), "b": str(args.b), "machine": cpu_name(),
            "torch": torch.__version__, "threads": torch.get_num_threads(), "per_quality": {}}
     lines = ["| -q | images | A refinement bytes | B refinement bytes | B vs A | A file bytes | B file bytes | float est. vs coded (B) |",
              "|---|---|---|---|---|---|---|---|"]

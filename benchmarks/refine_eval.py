@@ -33,6 +33,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vqzip import codec, zoo  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.bench import metrics as M  # noqa: E402
 from vqzip.bench.bdrate import bd_rate_info  # noqa: E402
 from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
@@ -171,7 +172,7 @@ def main():
     m = zoo.get_model(a.model)
     summary = {
         "command": "python benchmarks/refine_eval.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        "machine": f"{cpu_name() or platform.machine()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "tokenizer_precision": tokenizer_precision(pick_device()),

@@ -26,6 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vqzip import codec, zoo  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.bench import metrics as M  # noqa: E402
 from vqzip.nn.restore import macs_per_pixel  # noqa: E402
 from refine_eval import METRICS, bd  # noqa: E402
@@ -111,7 +112,7 @@ def main():
     cfg = m.refiner.cfg
     summary = {
         "command": "python benchmarks/restore_eval.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        "machine": f"{cpu_name() or platform.machine()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "refine_weights": m.refine_hash.hex(), "effort": a.effort, "images": len(files),

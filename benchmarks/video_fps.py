@@ -27,6 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import video, zoo  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.codec import scaled_size  # noqa: E402
 from vqzip.devices import pick_device, tokenizer_precision  # noqa: E402
 from vqzip.coding.entropy import decode_tokens, encode_tokens  # noqa: E402
@@ -82,7 +83,7 @@ def main():
                    "gpu_prior_bytes_equal_cpu": key_cpu == key and bool((back == grids[0]).all())}
     res = {
         "how": {"command": " ".join(sys.argv), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                else platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+                else cpu_name() or platform.machine(), "torch_threads": torch.get_num_threads(),
                 "torch": torch.__version__, "frames": len(frames), "size": [w, h],
                 "quality": point.quality, "model": point.model, "scale": str(point.scale),
                 "tokenizer_dtype": tokenizer_precision(dev)},

@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqzip import codec, video, video_io  # noqa: E402
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.zoo import resolve  # noqa: E402
 from report import emit  # noqa: E402
 
@@ -46,7 +47,7 @@ def main():
     images_s = time.perf_counter() - t0
     res = {
         "command": "python " + " ".join(sys.argv),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": f"{cpu_name() or platform.machine()}, {torch.get_num_threads()} torch threads",
         "clip": str(a.clip), "frames": vi["frames"], "size": f"{v.width}x{v.height}", "fps": vi["fps"],
         "quality": point.quality, "scale": str(point.scale), "grid": f"{vi['grid_h']}x{vi['grid_w']}", "gop": a.gop,
         "video_bytes": vi["file_bytes"], "independent_images_bytes": sum(image_bytes),
