@@ -235,6 +235,10 @@ class Refiner(nn.Module):
         """Pixels and the base reconstruction -> the scaled latent whose rounding is the symbols."""
         return self.encoder(x, base) * self.log_gain[rate].exp()[:, :, None, None]
 
+    def latents(self, x: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """latent at every rate level, (B, R, C, h, w): the encoder runs once, only the gains differ."""
+        return self.encoder(x, base)[:, None] * self.log_gain.exp()[None, :, :, None, None]
+
     def reconstruct(self, base: torch.Tensor, s: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
         """The base reconstruction and (rounded) symbols -> pixels in about [-1, 1]."""
         y = s / self.log_gain[rate].exp()[:, :, None, None]

@@ -110,48 +110,46 @@ class Pool:
 
     def add(self, x, b, tokens, surprise):
         q = lambda t: ((t + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        for item in zip(q(x), q(b), tokens.to(torch.int32), surprise.to(torch.int16)):
+        self._keep(zip(q(x), q(b), tokens.to(torch.int32), surprise.to(torch.int16)))
+
+    def sample(self, n: int, gen: torch.Generator):
+        x, b, t, s = self._stack(torch.randint(0, len(self.items), (n,), generator=gen).tolist())
+        f = lambda t: (t.float() / 127.5 - 1).contiguous(memory_format=torch.channels_last)
+        return f(x), f(b), t.long(), s.long()
+
+    def _keep(self, items):
+        """Adds items, the oldest giving way once the pool is full."""
+        for item in items:
             if len(self.items) < self.capacity:
                 self.items.append(item)
             else:
                 self.items[self.next] = item
                 self.next = (self.next + 1) % self.capacity
 
-    def sample(self, n: int, gen: torch.Generator):
-        pick = torch.randint(0, len(self.items), (n,), generator=gen).tolist()
-        x, b, t, s = (torch.stack([self.items[i][k] for i in pick]) for k in range(4))
-        f = lambda t: (t.float() / 127.5 - 1).contiguous(memory_format=torch.channels_last)
-        return f(x), f(b), t.long(), s.long()
+    def _stack(self, pick: list[int]) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.stack([self.items[i][k] for i in pick]) for k in range(len(self.items[0])))
 
 
-class SymbolPool:
+class SymbolPool(Pool):
     """The entropy model trained alone (`freeze_transform`): the last `capacity` crops as the frozen
     transform codes them, at every rate level (int8 symbols), with their base tokens and surprise.
     That is the context model's whole input, so a step costs the context model alone, not the
     base layer's and the transform's forward passes (about a second a step of 8 crops on this CPU,
     for a rate term that does not depend on them)."""
 
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.items: list[tuple[torch.Tensor, ...]] = []
-        self.next = 0
-
     @torch.no_grad()
     def add(self, model: Refiner, x, b, tokens, surprise):
-        rates = range(len(model.cfg.rates))
         with autocast(x.device):
-            sym = torch.stack([model.quant.to_symbols(model.latent(x, b, torch.full((x.shape[0],), r, device=x.device)))
-                               for r in rates], 1)
-        for item in zip(sym.to(torch.int8), tokens.to(torch.int32), surprise.to(torch.int16)):
-            if len(self.items) < self.capacity:
-                self.items.append(item)
-            else:
-                self.items[self.next] = item
-                self.next = (self.next + 1) % self.capacity
+            sym = model.quant.to_symbols(model.latents(x, b))  # (B, R, C, h, w)
+        self._keep(zip(sym.to(torch.int8), tokens.to(torch.int32), surprise.to(torch.int16)))
 
-    def sample(self, n: int, gen: torch.Generator, pick: list[int] | None = None):
-        pick = pick if pick is not None else torch.randint(0, len(self.items), (n,), generator=gen).tolist()
-        return tuple(torch.stack([self.items[i][k] for i in pick]).long() for k in range(3))
+    def sample(self, n: int, gen: torch.Generator):
+        """n crops drawn at random: (symbols (n, R, C, h, w), tokens, surprise), int64."""
+        return self.crops(torch.randint(0, len(self.items), (n,), generator=gen).tolist())
+
+    def crops(self, pick: list[int] | None = None):
+        """The crops at `pick`, or all of them, as sample gives them."""
+        return tuple(t.long() for t in self._stack(range(len(self.items)) if pick is None else pick))
 
 
 def rate_loss(model: Refiner, symbols, tokens, surprise, rate, lambdas, stride: int):
@@ -213,7 +211,7 @@ VAL_EVERY = 500   # steps between their evaluations
 @torch.no_grad()
 def val_bpp(model: Refiner, val: SymbolPool, lambdas, stride: int) -> list[float]:
     """The float entropy model's bits per pixel on the fixed crops, per rate level."""
-    symbols, tokens, surprise = val.sample(0, None, list(range(len(val.items))))
+    symbols, tokens, surprise = val.crops()
     out = []
     for r in range(symbols.shape[1]):
         rate = torch.full((symbols.shape[0],), r, device=symbols.device)
