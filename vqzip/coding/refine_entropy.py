@@ -83,13 +83,13 @@ class ExactContext:
 
     def _later_group(self, acc1, acc_skip, own: torch.Tensor, t0: int, t: int):
         """The first layers' accumulators at step t of a pass from those of its first step t0.
-        With four passes no position has a neighbour of its own pass, so from one step of a pass
-        to the next only the position's own earlier groups (zero at t0) and the step's one-hot
-        change; their products are added to the pass's first accumulators, the same integers as
-        computing the step's whole features anew (sums of integers below 2^53), for a fraction of
-        the work. own (N, C): the position's symbols of groups coded before t."""
+        Only the position's own earlier groups (zero at t0) and the step's one-hot differ
+        (rc.group_steps_share_features); their products are added to the pass's first
+        accumulators, the same integers as computing the step's whole features anew (sums of
+        integers below 2^53), for a fraction of the work. own (N, C): the position's symbols of
+        groups coded before t."""
         C = own.shape[1]
-        st = 4 * C + rc.TOKEN_BITS + 1 + self.ratio ** 2 + len(self.cfg.rates)  # the step's one-hot
+        st = rc.step_onehot_at(self.cfg, self.ratio)
         x = torch.cat([own, own.abs()], 1).double() * (1 << A)
         out = []
         for acc, layer in ((acc1, self.layers[0]), (acc_skip, self.skip)):
@@ -111,8 +111,7 @@ class ExactContext:
         group = rc.group_of_channel(C, self.cfg.context_groups)
         # a pass's first accumulators are kept for its later steps (_later_group) where they fit
         row_bytes = 8 * (self.layers[0].w.shape[1] + self.skip.w.shape[1])
-        reuse = self.cfg.context_passes == 4 and (h * w // 4 + w) * row_bytes <= REUSE_BYTES
-        kept = {}
+        reuse = rc.group_steps_share_features(self.cfg) and (h * w // 4 + w) * row_bytes <= REUSE_BYTES
         for t in range(rc.n_steps(self.cfg)):
             g = t % G
             if g == 0:

@@ -90,6 +90,19 @@ def n_features(cfg, stride_ratio: int, rates: int) -> int:
     return base + len(_OFFSETS) * (cfg.context_dir + (TOKEN_BITS + 1) * cfg.context_ring)
 
 
+def step_onehot_at(cfg, stride_ratio: int) -> int:
+    """The index of the first of the step's one-hot features (step_features' order)."""
+    return 4 * cfg.channels + TOKEN_BITS + 1 + stride_ratio ** 2 + len(cfg.rates)
+
+
+def group_steps_share_features(cfg) -> bool:
+    """Whether a pass's steps differ only in the position's own earlier groups and the step's one-hot.
+    With four passes no position has one of its eight neighbours in its own pass, so nothing else
+    changes from one group step of a pass to the next (training and the coder reuse the rest); a
+    checkerboard's diagonal neighbours share its pass."""
+    return cfg.context_passes == 4
+
+
 def step_features(cfg, symbols: torch.Tensor, key: torch.Tensor, step: int, tokens: torch.Tensor,
                   surprise: torch.Tensor, rate: torch.Tensor, stride_ratio: int, rows: slice | None = None,
                   at: torch.Tensor | None = None) -> torch.Tensor:
@@ -207,18 +220,16 @@ class RefineContext(nn.Module):
         for t in range(n_steps(cfg)):
             at = passes == t // G
             pi = torch.nonzero(at.reshape(-1))[:, 0]
-            if t % G == 0 or cfg.context_passes != 4:
+            if t % G == 0 or not group_steps_share_features(cfg):
                 feats = step_features(cfg, symbols, key, t, tokens, surprise, rate, self.stride_ratio, at=at)
                 values = symbols.reshape(B, C, -1)[:, :, pi]
             else:
-                # With four passes no position has a neighbour of its own pass, so within a pass
-                # only the position's own earlier groups and the step change from one step to the
-                # next: the rest of the pass's first step's features is reused (the same integers
-                # as step_features; tests/test_refine.py checks it), a quarter of the feature work.
+                # the rest of the pass's first step's features is reused (the same integers as
+                # step_features; tests/test_refine.py checks it), a quarter of the feature work
                 own = values * (group < t % G)[None, :, None]
                 feats = feats.clone()
                 feats[:, :C], feats[:, C:2 * C] = own, own.abs()
-                st = 4 * C + TOKEN_BITS + 1 + self.stride_ratio ** 2 + len(cfg.rates)
+                st = step_onehot_at(cfg, self.stride_ratio)
                 feats[:, st + t - 1], feats[:, st + t] = 0, 1
             m, l = self(feats)
             ci = torch.nonzero(group == t % G)[:, 0]
