@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,13 @@ def macaw_vqz(macaw_png) -> Path:
     out = macaw_png.with_suffix(".vqz")
     run_cli("encode", macaw_png, "-q", "3", "-o", out, check=True)
     return out
+
+
+def resume_budget(log: Path) -> str:
+    """A --minutes budget a few seconds past the elapsed time of a training run's last log line,
+    so that resuming it makes more steps. A fixed larger budget does not always: on a busy machine
+    a run given 3 s can end well past 6 s (it stops at the first step past its budget)."""
+    return f"{json.loads(log.read_text().splitlines()[-1])['t'] / 60 + 0.05:.3f}"
 
 
 def run_cli(*args, check=False, env=None, cwd=None):

@@ -15,7 +15,7 @@ from vqzip.nn.refine import RefineConfig, Refiner
 from vqzip.nn.refine_context import second_pass_contexts
 from vqzip.coding.refine_entropy import ExactContext, RefineCoder, Side
 
-from conftest import SHARED, psnr, run_cli
+from conftest import SHARED, psnr, resume_budget, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -384,8 +384,14 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
             m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
             "--channels", "4", "--rates", "800,200"]
     run_cli(*args, "--minutes", "0.05", check=True)
-    first = [json.loads(line)["step"] for line in (out / "refine_log.jsonl").read_text().splitlines()][-1]
-    run_cli(*args, "--minutes", "0.1", check=True)  # a larger budget resumes the same run
+    log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
+    first = log[-1]["step"]
+    # the last step logs the fixed crops as the codec would code them, at each rate level: the
+    # finer rate (lambda 200) spends more bits for a better picture
+    val = log[-1]["val"]
+    assert len(val) == 2 and all(v["bpp"] > 0 and 0 < v["ms_ssim"] <= 1 and v["J"] > 0 for v in val)
+    assert val[1]["bpp"] > val[0]["bpp"] and val[1]["psnr"] > val[0]["psnr"]
+    run_cli(*args, "--minutes", resume_budget(out / "refine_log.jsonl"), check=True)  # resumes the same run
     last = [json.loads(line)["step"] for line in (out / "refine_log.jsonl").read_text().splitlines()][-1]
     assert last > first
     from vqzip.nn.refine import load_refiner
@@ -448,7 +454,7 @@ def test_the_entropy_model_trains_alone_resumes_and_leaves_the_transform(tmp_pat
     log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
     first = log[-1]["step"]
     assert len(log[-1]["val_bpp"]) == 3 and all(v > 0 for v in log[-1]["val_bpp"])
-    run_cli(*args, "--minutes", "0.1", check=True)
+    run_cli(*args, "--minutes", resume_budget(out / "refine_log.jsonl"), check=True)
     log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] > first
     got, shipped = load_refiner(out / "refine.safetensors"), m.refiner

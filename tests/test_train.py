@@ -10,7 +10,7 @@ from vqzip.nn.prior import load_prior
 from vqzip.errors import InputError
 from vqzip.weights import load_weights, shard_paths
 
-from conftest import SHARED, run_cli
+from conftest import SHARED, resume_budget, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_tokenizer_trains_resumes_and_exports(tmp_path, data, args):
     base = ["train", "tokenizer", data, "-o", out, "--batch", "2", "--crop", "64", "--downsample", "8", *args]
     run_cli(*base, "--minutes", "0.05", check=True)
     first = steps(out / "log.jsonl")[-1]
-    run_cli(*base, "--minutes", "0.1", check=True)  # a larger budget resumes the same run
+    run_cli(*base, "--minutes", resume_budget(out / "log.jsonl"), check=True)  # a larger budget resumes the same run
     assert steps(out / "log.jsonl")[-1] > first
     tok = load_tokenizer(out / "tokenizer.safetensors")
     assert tok.stride == 8

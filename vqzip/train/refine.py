@@ -113,7 +113,12 @@ class Pool:
         self._keep(zip(q(x), q(b), tokens.to(torch.int32), surprise.to(torch.int16)))
 
     def sample(self, n: int, gen: torch.Generator):
-        x, b, t, s = self._stack(torch.randint(0, len(self.items), (n,), generator=gen).tolist())
+        """n crops drawn at random, as crops() gives them."""
+        return self.crops(torch.randint(0, len(self.items), (n,), generator=gen).tolist())
+
+    def crops(self, pick: list[int] | None = None):
+        """The crops at `pick`, or all of them: (x, b) in [-1, 1], tokens, surprise (int64)."""
+        x, b, t, s = self._stack(range(len(self.items)) if pick is None else pick)
         f = lambda t: (t.float() / 127.5 - 1).contiguous(memory_format=torch.channels_last)
         return f(x), f(b), t.long(), s.long()
 
@@ -143,12 +148,8 @@ class SymbolPool(Pool):
             sym = model.quant.to_symbols(model.latents(x, b))  # (B, R, C, h, w)
         self._keep(zip(sym.to(torch.int8), tokens.to(torch.int32), surprise.to(torch.int16)))
 
-    def sample(self, n: int, gen: torch.Generator):
-        """n crops drawn at random: (symbols (n, R, C, h, w), tokens, surprise), int64."""
-        return self.crops(torch.randint(0, len(self.items), (n,), generator=gen).tolist())
-
     def crops(self, pick: list[int] | None = None):
-        """The crops at `pick`, or all of them, as sample gives them."""
+        """The crops at `pick`, or all of them: (symbols (n, R, C, h, w), tokens, surprise), int64."""
         return tuple(t.long() for t in self._stack(range(len(self.items)) if pick is None else pick))
 
 
@@ -219,6 +220,26 @@ def val_bpp(model: Refiner, val: SymbolPool, lambdas, stride: int) -> list[float
     return out
 
 
+@torch.no_grad()
+def val_rd(model: Refiner, val: Pool, lambdas) -> list[dict]:
+    """The whole layer on the fixed crops, per rate level, as the codec runs it: rounded symbols,
+    the decoder's picture, and the float entropy model's bits of those symbols. PSNR is the mean of
+    the crops' PSNR, as the Kodak tables average images; J is the training objective."""
+    x, b, tokens, surprise = val.crops()
+    out = []
+    for r in range(len(lambdas)):
+        rate = torch.full((x.shape[0],), r, device=x.device)
+        with autocast(x.device):
+            s = model.quant.to_symbols(model.latent(x, b, rate))
+            y = model.reconstruct(b, model.quant.from_symbols(s), rate)
+        bits = model.bits(s.float(), s, rate, tokens, surprise)
+        loss, mse, ssim, bpp = refine_loss(x, y.float(), bits, lambdas[rate])
+        out.append({"psnr": round(float((10 * torch.log10(255 ** 2 / mse)).mean()), 3),
+                    "ms_ssim": round(float(ssim.mean()), 5), "bpp": round(float(bpp.mean()), 5),
+                    "J": round(float(loss) * 1000, 2)})
+    return out
+
+
 def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: Path, cfg: RefineConfig,
                  recipe: RefineRecipe, device: str = "auto", on_log=None) -> list[Path]:
     """Trains (or resumes from run_dir/refine_ckpt.safetensors) and writes run_dir/refine.safetensors."""
@@ -262,6 +283,15 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         check_resumable(ckpt, cfg.to_dict(), "refinement", lambda saved: RefineConfig.from_saved(saved).to_dict())
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
         sampler.rng = np.random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
+    if recipe.prediction != "previous":
+        # fixed crops, the same in every run with this seed and data, to compare runs by: as the
+        # frozen transform codes them (the entropy model alone), or as pixels (the whole layer);
+        # made before the budget's clock starts, which they would eat into in a short run
+        val = SymbolPool(VAL_CROPS) if recipe.freeze_transform else Pool(VAL_CROPS)
+        state, sampler.rng = sampler.rng, np.random.default_rng((recipe.seed, 1 << 30))
+        for _ in range(VAL_CROPS // 8):
+            val.add(*((ema.model,) if recipe.freeze_transform else ()), *draw(8))
+        sampler.rng = state
     budget = Budget(recipe.minutes, recipe.lr, elapsed=meta["elapsed"], step=meta["step"])
     log = RunLog(run_dir / "refine_log.jsonl", on_log)
     if recipe.init and budget.step == 0:
@@ -269,13 +299,6 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
     lambdas = torch.tensor(cfg.rates, device=dev)
     gen = torch.Generator().manual_seed(recipe.seed + budget.step)
     pool = SymbolPool(recipe.pool) if recipe.freeze_transform else Pool(recipe.pool)
-    if recipe.freeze_transform:
-        # fixed crops, the same in every run with this seed and data, to compare entropy models by
-        val = SymbolPool(VAL_CROPS)
-        state, sampler.rng = sampler.rng, np.random.default_rng((recipe.seed, 1 << 30))
-        for _ in range(VAL_CROPS // 8):
-            val.add(ema.model, *draw(8))
-        sampler.rng = state
 
     def save():
         save_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt},
@@ -311,6 +334,8 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
                 rec[f"r{r}"] = {"psnr": round(float((10 * torch.log10(255 ** 2 / mse[m].detach())).mean()), 3),
                                 "ms_ssim": round(float(ssim[m].detach().mean()), 4),
                                 "bpp": round(float(bpp[m].detach().mean()), 4)}
+        if recipe.prediction != "previous" and log.due(budget) and (budget.step % VAL_EVERY == 0 or budget.done()):
+            rec["val"] = val_rd(ema.model, val, lambdas)
         return rec
 
     def update(loss):
