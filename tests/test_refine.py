@@ -480,20 +480,3 @@ def test_refine_training_defaults_to_the_shipped_configuration(tmp_path, data):
 def test_an_explicit_point_codes_like_its_ladder_level(refined, point):
     src, dst = refined
     assert codec.encode_image(src, point=point, effort=0) == dst.read_bytes()
-
-
-def test_the_rounded_rate_proxy_trains_on_the_bits_the_coder_codes():
-    """rate_proxy "rounded": the bits are those of the rounded symbols (what val_rd and the coder
-    count), with a gradient reaching the encoder; "noise" differs from them."""
-    torch.manual_seed(0)
-    m = Refiner(RefineConfig(channels=4, context_width=16, context_dir=2)).train()
-    x, base = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    tokens, surprise = torch.randint(0, 2 ** 20, (2, 2, 2)), torch.randint(0, 40, (2, 2, 2))
-    rate = torch.tensor([0, 2])
-    _, bits = m(x, base, rate, tokens, surprise, "rounded")
-    s = m.quant.to_symbols(m.latent(x, base, rate))
-    assert torch.allclose(bits, m.bits(s.float(), s, rate, tokens, surprise), atol=1e-5)
-    bits.sum().backward()
-    assert m.encoder.linear.weight.grad.abs().sum() > 0
-    _, noisy = m(x, base, rate, tokens, surprise, "noise")
-    assert not torch.allclose(noisy, bits)

@@ -162,7 +162,6 @@ def train_refine_cmd(
     context_dir: Optional[int] = typer.Option(None, help="The context model also reads the first N channels' eight neighbours one by one, not only their sums (default: RefineConfig's, 24)."),
     context_ring: Optional[bool] = typer.Option(None, "--context-ring/--no-context-ring", help="The context model also reads the eight neighbouring base tokens (default: RefineConfig's, yes)."),
     freeze_transform: bool = typer.Option(False, help="Train the entropy model alone: the encoder, decoder and gains of --init stay as they are, and each step costs the entropy model alone (crops are coded once at every rate and reused from the pool)."),
-    rate_proxy: str = typer.Option("noise", help="The bits the whole layer trains on: noise (of the latent plus uniform noise, the usual stand-in) or rounded (of the rounded symbols the coder codes, straight-through; for fine-tuning a trained layer)."),
     prediction: str = typer.Option("base", help="What the layer refines: base (the image refinement) or previous (the inter layer of predicted video frames: pairs of frames from --clips and shifted photos, the previous one coded as a key frame by --init)."),
     clips: Optional[Path] = typer.Option(None, help="--prediction previous: a folder of video clips to draw frame pairs from (vtest and carphone_pristine are left out)."),
 ):
@@ -190,8 +189,7 @@ def train_refine_cmd(
             raise ValueError("--freeze-transform needs --init (the transform to keep)")
         recipe = RefineRecipe(minutes=minutes, batch=batch, crop=crop, fresh=fresh, scales=scales,
                               max_side=max_side, lr=lr, set_weights=set_weights, seed=seed,
-                              init=str(init or ""), freeze_transform=freeze_transform, rate_proxy=rate_proxy,
-                              prediction=prediction,
+                              init=str(init or ""), freeze_transform=freeze_transform, prediction=prediction,
                               clips=str(clips or ""))
     except (VqzipError, ValueError) as e:
         _fail(str(e))

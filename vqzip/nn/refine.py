@@ -244,19 +244,15 @@ class Refiner(nn.Module):
         y = s / self.log_gain[rate].exp()[:, :, None, None]
         return base + self.decoder(y.to(base.dtype), base)
 
-    def forward(self, x, base, rate, tokens, surprise, rate_proxy: str = "noise"):
+    def forward(self, x, base, rate, tokens, surprise):
         """Training: (reconstruction, bits of each symbol (B, C, h, w)). `tokens` and `surprise`
-        (B, hb, wb) are the base layer's tokens and their surprise (refine_context.py). The
-        decoder gets the rounded latent (straight-through). The bits are, for `rate_proxy`
-        "noise", those of the latent plus uniform noise, the usual differentiable stand-in for
-        rounding; for "rounded", those of the rounded symbols the coder codes, with the
-        straight-through gradient (the objective a trained layer is measured by: the noisy bits of
-        a latent are not its symbols' bits, and fine-tuning on them drifts along that gap). (The
-        entropy model trained alone takes the rounded symbols' bits too: train/refine.py's rate_loss.)"""
+        (B, hb, wb) are the base layer's tokens and their surprise (refine_context.py). The bits
+        are those of the latent plus uniform noise, the usual differentiable stand-in for
+        rounding. (The entropy model trained alone takes the rounded symbols' bits instead:
+        train/refine.py's rate_loss.)"""
         hard, noisy = self.quant(self.latent(x, base, rate))
         symbols = hard.detach().round().long()
-        y = {"noise": noisy, "rounded": hard}[rate_proxy]
-        return self.reconstruct(base, hard, rate), self.bits(y, symbols, rate, tokens, surprise)
+        return self.reconstruct(base, hard, rate), self.bits(noisy, symbols, rate, tokens, surprise)
 
     # -- coding -------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -64,7 +64,6 @@ class RefineRecipe:
     save_every_s: float = 120.0
     init: str = ""                # refine.safetensors to start from (a new schedule); the parts it lacks start fresh
     freeze_transform: bool = False  # train the entropy model alone, the encoder, decoder and gains held fixed
-    rate_proxy: str = "noise"     # the bits trained on: of the noisy latent, or of the rounded symbols (Refiner.forward)
     # what the layer refines: "base", the base layer's reconstruction (the image refinement), or
     # "previous", the previous frame as decoded (the inter layer of predicted video frames,
     # train/pairs.py; then `clips` is a folder of video clips and `init` the key frames' refinement)
@@ -74,8 +73,6 @@ class RefineRecipe:
 
     def __post_init__(self):
         parse_scales(self.scales)
-        if self.rate_proxy not in ("noise", "rounded"):
-            raise ValueError(f"unknown rate proxy {self.rate_proxy!r} (noise or rounded)")
         if self.prediction not in ("base", "previous"):
             raise ValueError(f"unknown prediction {self.prediction!r} (base or previous)")
         if self.prediction == "previous" and not self.init:
@@ -326,7 +323,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         x, b, tokens, surprise = pool.sample(recipe.batch, gen)
         rate = torch.randint(0, len(cfg.rates), (x.shape[0],), generator=gen).to(dev)
         with autocast(dev):
-            y, bits = model(x, b, rate, tokens, surprise, recipe.rate_proxy)
+            y, bits = model(x, b, rate, tokens, surprise)
         ramp = 1.0 if recipe.init else min(1.0, budget.step / RATE_WARMUP_STEPS)  # a trained start needs no ramp
         loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp)
         update(loss)
