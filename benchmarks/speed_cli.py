@@ -9,6 +9,13 @@ machine moves both sides alike. The one-minute load average is recorded around e
 the CPU seconds of every step beside its wall time (AVIF and vqzip's default both use every core:
 Pillow's AVIF encoder runs one thread a core, vqzip one file a core).
 
+Every round also runs both commands on the first two images alone (two files, so one a core and
+one torch thread each, as in the whole folder), and `python -c "import torch"`: an image's
+marginal cost is what the other images add, (T(n) - T(2)) / (n - 2), and a command's fixed cost
+(interpreter, imports, model loading, first-call warm-up) is T(2) less two images' share. A
+folder of n images takes fixed / n + marginal an image; the fixed part is the same for any n, so
+it decides short folders and the marginal part long ones.
+
 usage: python benchmarks/speed_cli.py [KODAK_DIR] [--images 8] [--rounds 3] [--jobs J] [--effort E]
        [--quality Q] [--out results.json]
 """
@@ -46,12 +53,15 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def vqzip(*args) -> tuple[float, float]:
-    """Wall and CPU seconds (all its threads) of one vqzip command, which must succeed."""
+def command(*args) -> tuple[float, float]:
+    """Wall and CPU seconds (all its threads) of one command, which must succeed."""
     t, c = time.perf_counter(), children_cpu()
-    subprocess.run([sys.executable, "-m", "vqzip", *map(str, args)], check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(list(map(str, args)), check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return time.perf_counter() - t, children_cpu() - c
+
+
+def vqzip(*args) -> tuple[float, float]:
+    return command(sys.executable, "-m", "vqzip", *args)
 
 
 def avif(images: list[Image.Image]) -> tuple[list[float], float]:
@@ -81,9 +91,13 @@ def main():
                 *(["-q", a.quality] if a.quality else [])]
     work = Path(tempfile.mkdtemp(prefix="vqzip_speed_"))
     src, vqz, png = work / "in", work / "vqz", work / "png"
+    two, two_vqz, two_png = work / "two", work / "two_vqz", work / "two_png"
     src.mkdir()
+    two.mkdir()
     for f in files:
         shutil.copy(f, src / f.name)
+    for f in files[:2]:
+        shutil.copy(f, two / f.name)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()  # at the start: what the rounds run
     rounds = []
@@ -96,6 +110,10 @@ def main():
             row["load_after_encode"] = load()
             row["decode_s"], row["decode_cpu_s"] = vqzip("decode", vqz, "-o", png, "-f", *dec_opts)
             row["load_after_decode"] = load()
+            row["encode_two_s"], row["encode_two_cpu_s"] = vqzip("encode", two, "-o", two_vqz, "-f", *enc_opts)
+            row["decode_two_s"], row["decode_two_cpu_s"] = vqzip("decode", two_vqz, "-o", two_png, "-f", *dec_opts)
+            row["import_torch_s"], row["import_torch_cpu_s"] = command(sys.executable, "-c", "import torch")
+            row["load_end"] = load()
             rounds.append(row)
             print(json.dumps({k: [round(x, 3) for x in v] if isinstance(v, list) else round(v, 3)
                               for k, v in row.items()}), flush=True)
@@ -107,6 +125,13 @@ def main():
     enc_img = statistics.median(r["encode_s"] for r in rounds) / n
     dec_img = statistics.median(r["decode_s"] for r in rounds) / n
     cpu = {k: statistics.median(r[f"{k}_cpu_s"] for r in rounds) / n for k in ("avif", "encode", "decode")}
+    med = lambda k: statistics.median(r[k] for r in rounds)
+    split = {}  # fixed seconds a command, marginal seconds an image
+    for step in ("encode", "decode"):
+        for unit in ("s", "cpu_s"):
+            whole, pair = med(f"{step}_{unit}"), med(f"{step}_two_{unit}")
+            marginal = (whole - pair) / (n - 2) if n > 2 else float("nan")
+            split[f"{step}_{unit}"] = {"fixed": pair - 2 * marginal, "marginal_per_image": marginal}
     loads = [v for r in rounds for k, v in r.items() if k.startswith("load")]
     res = {
         "command": "python benchmarks/speed_cli.py " + " ".join(sys.argv[1:]),
@@ -124,6 +149,12 @@ def main():
         # CPU seconds (every thread's) per image: the work, which load moves less than the wall time
         "cpu_seconds_per_image": {"avif_encode": cpu["avif"], "vqzip_encode": cpu["encode"], "vqzip_decode": cpu["decode"]},
         "encode_over_avif_cpu": cpu["encode"] / cpu["avif"], "decode_over_avif_cpu": cpu["decode"] / cpu["avif"],
+        "fixed_and_marginal": split,
+        "import_torch": {"s": med("import_torch_s"), "cpu_s": med("import_torch_cpu_s")},
+        "marginal_encode_over_avif": split["encode_s"]["marginal_per_image"] / avif_img,
+        "marginal_decode_over_avif": split["decode_s"]["marginal_per_image"] / avif_img,
+        "marginal_encode_over_avif_cpu": split["encode_cpu_s"]["marginal_per_image"] / cpu["avif"],
+        "marginal_decode_over_avif_cpu": split["decode_cpu_s"]["marginal_per_image"] / cpu["avif"],
         "rounds": rounds,
     }
     emit(res, a.out, not_printed=("rounds",))
