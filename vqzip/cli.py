@@ -307,8 +307,9 @@ def _frame_progress(label: str):
 
 
 def _encode_one(src: Path, dst: Path, on_frame, force, model, quality, device, bpp, gop, audio, effort) -> dict:
-    from . import codec, video, video_io
-    if video_io.is_video(src):
+    from . import codec, media
+    if media.is_video(src):
+        from . import video  # only for a video: an image encode need not load the video coder or PyAV
         if bpp is not None:
             raise InputError(f"{src}: --bpp is for images; choose a video's quality with -q")
         return video.encode_file(src, dst, force=force, model=model, quality=quality, device=device, gop=gop,
@@ -328,8 +329,9 @@ def _is_video_vqz(src: Path) -> bool:
 
 
 def _decode_one(src: Path, dst: Path, on_frame, force, device, salvage, max_pixels, layers) -> dict:
-    from . import codec, video
+    from . import codec
     if _is_video_vqz(src):
+        from . import video  # only for a video: an image decode need not load the video coder
         if layers is not None:
             raise InputError(f"{src}: --layers is for images (a video has one layer)")
         return video.decode_file(src, dst, force=force, device=device, salvage=salvage, max_pixels=max_pixels,
@@ -389,7 +391,7 @@ def encode(
       vqzip encode footage/ -o packed/ -r --backend ray --address 10.0.0.5:6379
       vqzip encode - -o - -q 3 < photo.png > photo.vqz   [dim]# a pipe: images only; messages go to stderr[/dim]
     """
-    from . import batch, streams, video_io
+    from . import batch, media, streams
     opts = dict(force=force, model=model, quality=quality, device=device, bpp=bpp, gop=gop, audio=not no_audio,
                 effort=effort)
     try:
@@ -397,7 +399,7 @@ def encode(
             r = streams.encode(inputs[0], output, force=force, model=model, quality=quality, device=device, bpp=bpp,
                                effort=effort)
             return _piped_result(r, as_json, f"{r['output']}: {r['file_bytes']} bytes, {r['bpp']:.4f} bpp")
-        plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | video_io.VIDEO_INPUT_EXTS, recursive)
+        plan = batch.plan(inputs, output, ".vqz", batch.IMAGE_EXTS | media.VIDEO_INPUT_EXTS, recursive)
         runner = _backend(backend, address, jobs)
         if runner is None and len(plan) == 1 and not inputs[0].is_dir():
             with _frame_progress(f"encoding {plan[0][0].name}") as on_frame:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from .coding import container  # video does not import the codec: no circle
-from . import media, search, video
+from . import media, search
 from .devices import host, pick_device
 from .coding.entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError, ModelError
@@ -272,6 +272,7 @@ def info(data: bytes) -> dict:
     """What `vqzip info` shows: the header, sizes and how much the prior saved."""
     header, payload = container.unpack(data)
     if header.kind == "video":
+        from . import video  # not at the top: an image command need not load the video coder
         return video.info(data)
     out = container.describe(header) | {"file_bytes": len(data), "payload_bytes": len(payload)}
     out["bpp"] = len(data) * 8 / (header.width * header.height)

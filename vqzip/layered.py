@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import refine_search
 from .coding.entropy import encode_tokens
 from .coding.refine_entropy import Side
 
@@ -30,6 +29,7 @@ def encode_layers(m, tokens: np.ndarray, x: torch.Tensor, rate: int, steps: int)
     coder.ref.to(x.device)
     base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
     side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate)
+    from . import refine_search  # here, not at the top: decoding needs neither the search nor the trainer's loss it imports
     symbols = refine_search.find_symbols(coder, x, base, side, steps)
     layer = coder.encode(symbols, side)  # on x's device: the coder takes them to the host
     return Layers(base_payload, layer, base, symbols, side)

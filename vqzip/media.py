@@ -24,6 +24,22 @@ from .errors import InputError
 # limit (2 * Image.MAX_IMAGE_PIXELS, about 179 MP) also applies.
 MAX_PIXELS = 100_000_000
 VIDEO_EXTS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
+VIDEO_INPUT_EXTS = VIDEO_EXTS | {".gif"}  # what encode reads as video: an animated GIF too
+
+
+def is_video(path) -> bool:
+    """An existing file with a video extension; a GIF only when it is animated. (Here, not in
+    video_io, so that telling images from videos does not load PyAV.)"""
+    p = Path(path)
+    if p.suffix.lower() not in VIDEO_INPUT_EXTS or not p.is_file():
+        return False
+    if p.suffix.lower() != ".gif":
+        return True
+    try:
+        with Image.open(p) as im:
+            return getattr(im, "n_frames", 1) > 1
+    except Exception:  # not a readable GIF: leave it to the image path to report
+        return False
 
 _GRAY16_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 _GRAY_MODES = {"1", "L", "LA", "F"} | _GRAY16_MODES

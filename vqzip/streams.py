@@ -17,7 +17,7 @@ from .errors import InputError
 
 STDIO = "-"
 
-# the first bytes of the video containers vqzip reads (video_io.VIDEO_INPUT_EXTS), to say "video"
+# the first bytes of the video containers vqzip reads (media.VIDEO_INPUT_EXTS), to say "video"
 # rather than "not a supported image" for one piped in; animated GIFs are images to Pillow
 _MKV = b"\x1a\x45\xdf\xa3"
 
@@ -61,9 +61,9 @@ def _check_output(dst, force: bool) -> None:
 def encode(src, dst, force: bool = False, **kw) -> dict:
     """Encode the image at `src` (a path, or "-" for stdin) to `dst` (a path, or "-" for stdout);
     `kw` as for codec.encode_image. Returns what codec.encode_file returns."""
-    from . import codec, video_io
+    from . import codec
     _check_output(dst, force)
-    if not is_stdio(src) and video_io.is_video(Path(src)):
+    if not is_stdio(src) and media.is_video(Path(src)):
         raise InputError(f"{src}: a video cannot be written to stdout; give -o FILE.vqz")
     data = _read(src)
     if is_stdio(src) and _looks_like_video(data):

@@ -23,9 +23,8 @@ from PIL import Image
 
 from .coding.container import MAX_SIDE
 from .errors import InputError
-from .media import MAX_PIXELS, VIDEO_EXTS, _one_line, refuse_overwrite
+from .media import MAX_PIXELS, VIDEO_EXTS, VIDEO_INPUT_EXTS, _one_line, is_video, refuse_overwrite  # noqa: F401 - is_video and VIDEO_INPUT_EXTS are part of video_io's API
 
-VIDEO_INPUT_EXTS = VIDEO_EXTS | {".gif"}
 
 
 @dataclass(frozen=True)
@@ -52,20 +51,6 @@ VIDEO_OUTPUT_EXTS = {
     ".avi": VideoOutput("avi", "ffv1", "bgr0", audio="pcm_s16le"),
     ".gif": VideoOutput("gif", "gif", "pal8", audio=None),
 }
-
-
-def is_video(path) -> bool:
-    """An existing file with a video extension; a GIF only when it is animated."""
-    p = Path(path)
-    if p.suffix.lower() not in VIDEO_INPUT_EXTS or not p.is_file():
-        return False
-    if p.suffix.lower() != ".gif":
-        return True
-    try:
-        with Image.open(p) as im:
-            return getattr(im, "n_frames", 1) > 1
-    except Exception:  # not a readable GIF: leave it to the image path to report
-        return False
 
 
 @dataclass(frozen=True)
