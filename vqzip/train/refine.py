@@ -283,10 +283,12 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         check_resumable(ckpt, cfg.to_dict(), "refinement", lambda saved: RefineConfig.from_saved(saved).to_dict())
         meta = load_checkpoint(ckpt, {"model": model, "ema": ema.model}, {"opt": opt})
         sampler.rng = np.random.default_rng((recipe.seed, meta["step"]))  # new crops after a resume
-    if recipe.prediction != "previous":
+    val = None
+    if recipe.freeze_transform or recipe.prediction == "base":
         # fixed crops, the same in every run with this seed and data, to compare runs by: as the
-        # frozen transform codes them (the entropy model alone), or as pixels (the whole layer);
-        # made before the budget's clock starts, which they would eat into in a short run
+        # frozen transform codes them (the entropy model alone), or as pixels (the whole layer of
+        # the image refinement); made before the budget's clock starts, which they would eat into
+        # in a short run
         val = SymbolPool(VAL_CROPS) if recipe.freeze_transform else Pool(VAL_CROPS)
         state, sampler.rng = sampler.rng, np.random.default_rng((recipe.seed, 1 << 30))
         for _ in range(VAL_CROPS // 8):
@@ -312,10 +314,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         rate = torch.randint(0, len(cfg.rates), (symbols.shape[0],), generator=gen).to(dev)
         loss, _ = rate_loss(model, symbols, tokens, surprise, rate, lambdas, cfg.stride)
         update(loss)
-        rec = {"lr": lr, "loss": float(loss.detach())}
-        if log.due(budget) and (budget.step % VAL_EVERY == 0 or budget.done()):
-            rec["val_bpp"] = val_bpp(ema.model, val, lambdas, cfg.stride)
-        return rec
+        return {"lr": lr, "loss": float(loss.detach())}
 
     def step_all(lr: float) -> dict:
         """The whole layer, on crops and their base layer."""
@@ -334,9 +333,15 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
                 rec[f"r{r}"] = {"psnr": round(float((10 * torch.log10(255 ** 2 / mse[m].detach())).mean()), 3),
                                 "ms_ssim": round(float(ssim[m].detach().mean()), 4),
                                 "bpp": round(float(bpp[m].detach().mean()), 4)}
-        if recipe.prediction != "previous" and log.due(budget) and (budget.step % VAL_EVERY == 0 or budget.done()):
-            rec["val"] = val_rd(ema.model, val, lambdas)
         return rec
+
+    def evaluate() -> dict:
+        """The fixed crops' figures, every VAL_EVERY steps and at the end."""
+        if val is None or not (budget.step % VAL_EVERY == 0 or budget.done()):
+            return {}
+        if recipe.freeze_transform:
+            return {"val_bpp": val_bpp(ema.model, val, lambdas, cfg.stride)}
+        return {"val": val_rd(ema.model, val, lambdas)}
 
     def update(loss):
         opt.zero_grad(set_to_none=True)
@@ -351,7 +356,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         set_lr(opt, lr)
         rec = (step_rate if recipe.freeze_transform else step_all)(lr)
         if log.due(budget):
-            log.write(budget, rec)
+            log.write(budget, rec | evaluate())
         if budget.save_due(recipe.save_every_s):
             save()
     save()
