@@ -5,7 +5,6 @@ usage: python benchmarks/big_image.py [WIDTH HEIGHT] [--quality Q] [--effort E] 
 """
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
@@ -30,7 +29,7 @@ tile = np.concatenate([np.concatenate(src[:2], 1), np.concatenate(src[2:4], 1)],
 reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]), 1)
 img = Image.fromarray(np.tile(tile, reps)[:h, :w])
 print(f"big image: {w}x{h}, quality {a.quality or 'default'}, effort {a.effort}, torch threads {torch.get_num_threads()}, "
-      f"tokenizer {devices.tokenizer_precision(torch.device('cpu'))}, {devices.cpu_name() or platform.machine()}")
+      f"tokenizer {devices.tokenizer_precision(torch.device('cpu'))}, {devices.cpu_name()}")
 t0 = time.time()
 data = codec.encode_image(img, quality=a.quality, effort=a.effort)
 t1 = time.time()

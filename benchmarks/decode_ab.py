@@ -13,7 +13,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -61,7 +60,7 @@ def main():
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("a", "b", "avif")}
     res = {"command": "python benchmarks/decode_ab.py " + " ".join(sys.argv[1:]),
-           "machine": cpu_name() or platform.machine(), "cores": os.cpu_count(),
+           "machine": cpu_name(), "cores": os.cpu_count(),
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
            "load_average_1min": {"min": min(load), "max": max(load)}, "date": time.strftime("%Y-%m-%d %H:%M"),
            "images": len(rows), "mean_seconds": mean, "b_over_a": mean["b"] / mean["a"],

@@ -106,7 +106,7 @@ def main():
     dev = pick_device()
     summary = {
         "command": "python benchmarks/effort_sweep.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "tokenizer_precision": tokenizer_precision(dev),

@@ -687,7 +687,7 @@ def _git() -> dict:
 
 def _machine() -> str:
     from vqzip.devices import cpu_name
-    cpu = cpu_name() or platform.processor() or platform.machine()
+    cpu = cpu_name()
     return f"{platform.node()} ({cpu}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"
 
 

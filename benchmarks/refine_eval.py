@@ -172,7 +172,7 @@ def main():
     m = zoo.get_model(a.model)
     summary = {
         "command": "python benchmarks/refine_eval.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "tokenizer_precision": tokenizer_precision(pick_device()),

@@ -112,7 +112,7 @@ def main():
     cfg = m.refiner.cfg
     summary = {
         "command": "python benchmarks/restore_eval.py " + " ".join(sys.argv[1:]),
-        "machine": f"{cpu_name() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}",
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "refine_weights": m.refine_hash.hex(), "effort": a.effort, "images": len(files),

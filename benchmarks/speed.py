@@ -6,7 +6,6 @@ usage: python benchmarks/speed.py [KODAK_DIR] [--quality Q] [--out results.json]
 import argparse
 import io
 import json
-import platform
 import statistics
 import sys
 import time
@@ -59,7 +58,7 @@ def main():
     files = sorted(Path(a.kodak).glob("*.png"))
     how = {"quality": point.quality, "model": point.model, "scale": str(point.scale), "device": "cpu",
            "torch_threads": torch.get_num_threads(),
-           "tokenizer_dtype": devices.tokenizer_precision(torch.device("cpu")), "machine": devices.cpu_name() or platform.machine(),
+           "tokenizer_dtype": devices.tokenizer_precision(torch.device("cpu")), "machine": devices.cpu_name(),
            "images": len(files), "date": time.strftime("%Y-%m-%d %H:%M")}
     print("speed:", json.dumps(how), flush=True)
     rows = []

@@ -122,10 +122,9 @@ def main():
         shutil.rmtree(work)
     n = len(files)
     avif_img = statistics.mean(statistics.median(r["avif_s"][i] for r in rounds) for i in range(n))
-    enc_img = statistics.median(r["encode_s"] for r in rounds) / n
-    dec_img = statistics.median(r["decode_s"] for r in rounds) / n
-    cpu = {k: statistics.median(r[f"{k}_cpu_s"] for r in rounds) / n for k in ("avif", "encode", "decode")}
     med = lambda k: statistics.median(r[k] for r in rounds)
+    enc_img, dec_img = med("encode_s") / n, med("decode_s") / n
+    cpu = {k: med(f"{k}_cpu_s") / n for k in ("avif", "encode", "decode")}
     split = {}  # fixed seconds a command, marginal seconds an image
     for step in ("encode", "decode"):
         for unit in ("s", "cpu_s"):
@@ -137,7 +136,7 @@ def main():
         "command": "python benchmarks/speed_cli.py " + " ".join(sys.argv[1:]),
         "vqzip_encode": f"vqzip encode IN -o VQZ -f {' '.join(map(str, enc_opts))}".strip(),
         "vqzip_decode": f"vqzip decode VQZ -o PNG -f {' '.join(map(str, dec_opts))}".strip(),
-        "machine": cpu_name() or platform.processor() or platform.machine(), "cores": len(os.sched_getaffinity(0)),
+        "machine": cpu_name(), "cores": len(os.sched_getaffinity(0)),
         "env_OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "pillow": PIL.__version__,
                      "vqzip_commit": commit},

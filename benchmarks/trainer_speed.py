@@ -31,6 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vqzip.devices import cpu_name  # noqa: E402
 from vqzip.nn.tokenizer import TokenizerConfig  # noqa: E402
 from vqzip.train import loop, tokenizer as after  # noqa: E402
 
@@ -107,7 +108,7 @@ def main():
                                        text=True).stdout.strip(),
         "model": "TokenizerConfig() (f16-lfq20 architecture), from scratch", "batch": a.batch, "crop": a.crop,
         "minutes_per_run": a.minutes, "rounds": a.rounds,
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
         "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "load_average_1min_each_round": [round(x, 2) for x in load],
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
@@ -117,11 +118,6 @@ def main():
     name = f"trainer_speed_{a.device}.json"
     (a.out / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
-
-
-def _cpu_name() -> str:
-    from vqzip.devices import cpu_name
-    return cpu_name() or platform.processor() or "cpu"
 
 
 if __name__ == "__main__":

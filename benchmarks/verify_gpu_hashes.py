@@ -6,7 +6,6 @@ usage: python benchmarks/verify_gpu_hashes.py PRIOR.safetensors benchmarks/resul
        (or the checks.json of models/recipes/gpu_refine.sh, which holds gpu_checks' under "gpu_checks")
 """
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from vqzip.weights import weights_hash  # noqa: E402
 prior_path, checks = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())
 checks = checks.get("gpu_checks", checks)
 ex = ExactPrior(load_prior(prior_path))
-res = {"machine": cpu_name() or platform.machine(), "threads": torch.get_num_threads(),
+res = {"machine": cpu_name(), "threads": torch.get_num_threads(),
        "prior_weights_hash": weights_hash(prior_path).hex(), "recorded_device": checks["device"]}
 res["hashes_here"] = [table_hash(ex, np.array(g, dtype=np.int64)) for g in checks["grids"]]
 res["equal_to_cuda"] = None if checks.get("hashes_cuda") is None else res["hashes_here"] == checks["hashes_cuda"]

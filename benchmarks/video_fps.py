@@ -15,7 +15,6 @@ usage: python benchmarks/video_fps.py FRAMES_DIR OUT.json [--quality Q] [--devic
                                       [--max-frames N]
 """
 import argparse
-import platform
 import sys
 import time
 from fractions import Fraction
@@ -83,7 +82,7 @@ def main():
                    "gpu_prior_bytes_equal_cpu": key_cpu == key and bool((back == grids[0]).all())}
     res = {
         "how": {"command": " ".join(sys.argv), "device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                else cpu_name() or platform.machine(), "torch_threads": torch.get_num_threads(),
+                else cpu_name(), "torch_threads": torch.get_num_threads(),
                 "torch": torch.__version__, "frames": len(frames), "size": [w, h],
                 "quality": point.quality, "model": point.model, "scale": str(point.scale),
                 "tokenizer_dtype": tokenizer_precision(dev)},

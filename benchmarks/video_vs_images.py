@@ -11,7 +11,6 @@ reconstructions are identical and only the lossless stage differs. The independe
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ def main():
     images_s = time.perf_counter() - t0
     res = {
         "command": "python " + " ".join(sys.argv),
-        "machine": f"{cpu_name() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": f"{cpu_name()}, {torch.get_num_threads()} torch threads",
         "clip": str(a.clip), "frames": vi["frames"], "size": f"{v.width}x{v.height}", "fps": vi["fps"],
         "quality": point.quality, "scale": str(point.scale), "grid": f"{vi['grid_h']}x{vi['grid_w']}", "gop": a.gop,
         "video_bytes": vi["file_bytes"], "independent_images_bytes": sum(image_bytes),

@@ -3,6 +3,7 @@ and where the lossless stage's integers live: on the host (`host`)."""
 from __future__ import annotations
 
 import os
+import platform
 from functools import lru_cache
 
 import numpy as np
@@ -57,8 +58,9 @@ def tokenizer_precision(device: torch.device) -> str:
 
 
 def cpu_name() -> str:
-    """The host CPU's model name from /proc/cpuinfo, as results record the machine ("" where it
-    cannot be read; platform.processor() is empty on Linux)."""
+    """The host CPU's model name from /proc/cpuinfo, as results record the machine; where that
+    cannot be read, platform.processor(), else the architecture (platform.processor() is empty on
+    Linux, so it cannot come first)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -66,7 +68,7 @@ def cpu_name() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return ""
+    return platform.processor() or platform.machine()
 
 
 @lru_cache(maxsize=None)

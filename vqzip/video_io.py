@@ -26,7 +26,6 @@ from .errors import InputError
 from .media import MAX_PIXELS, VIDEO_EXTS, VIDEO_INPUT_EXTS, _one_line, is_video, refuse_overwrite  # noqa: F401 - is_video and VIDEO_INPUT_EXTS are part of video_io's API
 
 
-
 @dataclass(frozen=True)
 class VideoOutput:
     """How one output extension is written."""

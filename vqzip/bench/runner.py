@@ -109,7 +109,7 @@ def _how(command: str | None, args: dict) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     from ..devices import cpu_name
-    cpu_model = cpu_name() or platform.processor() or ""
+    cpu_model = cpu_name()
     versions = {"python": platform.python_version()}
     versions.update(codec_versions())
     for dist in ("vqzip", "torch", "numpy", "scipy", "pytorch-msssim", "ssimulacra2", "matplotlib"):
