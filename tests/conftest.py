@@ -40,11 +40,16 @@ def macaw_vqz(macaw_png) -> Path:
     return out
 
 
+def read_log(path: Path) -> list[dict]:
+    """A training run's log (a JSON object a line)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def resume_budget(log: Path) -> str:
     """A --minutes budget a few seconds past the elapsed time of a training run's last log line,
     so that resuming it makes more steps. A fixed larger budget does not always: on a busy machine
     a run given 3 s can end well past 6 s (it stops at the first step past its budget)."""
-    return f"{json.loads(log.read_text().splitlines()[-1])['t'] / 60 + 0.05:.3f}"
+    return f"{read_log(log)[-1]['t'] / 60 + 0.05:.3f}"
 
 
 def run_cli(*args, check=False, env=None, cwd=None):

@@ -1,5 +1,4 @@
 """Training on two processes (gloo on this CPU), as torchrun runs it."""
-import json
 import os
 import socket
 import subprocess
@@ -8,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import KODAK, resume_budget
+from conftest import KODAK, read_log, resume_budget
 from vqzip.weights import load_weights
 
 TOK = dict(downsample=8, bits=8, group_bits=4, channels=(8, 16, 16, 16), blocks=(1, 1, 1, 1))
@@ -92,6 +91,6 @@ def test_torchrun_resumes_a_run(tmp_path, data):
         r = subprocess.run([*map(str, cmd), "--minutes", minutes], capture_output=True, text=True, env=env)
         assert r.returncode == 0, r.stderr
         assert r.stdout.count("tokenizer.safetensors") == 1  # one rank prints, one writes
-        steps.append(json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"])
+        steps.append(read_log(out / "log.jsonl")[-1]["step"])
     assert steps[1] > steps[0]
     assert load_weights(out / "tokenizer.safetensors")[1]["recipe"]["world_size"] == 2

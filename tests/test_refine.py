@@ -1,5 +1,6 @@
 """The refinement layer (vqzip/nn/refine.py): a second token layer after the base layer, in a chunk of its own."""
 import json
+import math
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from vqzip.nn.refine import RefineConfig, Refiner
 from vqzip.nn.refine_context import second_pass_contexts
 from vqzip.coding.refine_entropy import ExactContext, RefineCoder, Side
 
-from conftest import SHARED, psnr, resume_budget, run_cli
+from conftest import SHARED, psnr, read_log, resume_budget, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -382,9 +383,9 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     out = tmp_path / "run"
     args = ["train", "refine", data, "--tokenizer", m.path / "tokenizer.safetensors", "--prior",
             m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
-            "--channels", "4", "--rates", "800,200"]
+            "--channels", "4", "--rates", "800,200", "--msssim-weight", "2500"]
     run_cli(*args, "--minutes", "0.05", check=True)
-    log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
+    log = read_log(out / "refine_log.jsonl")
     first = log[-1]["step"]
     # the last step logs the fixed crops as the codec would code them, at each rate level: the
     # finer rate (lambda 200) spends more bits for a better picture
@@ -392,11 +393,12 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     assert len(val) == 2 and all(v["bpp"] > 0 and 0 < v["ms_ssim"] <= 1 and v["J"] > 0 for v in val)
     assert val[1]["bpp"] > val[0]["bpp"] and val[1]["psnr"] > val[0]["psnr"]
     run_cli(*args, "--minutes", resume_budget(out / "refine_log.jsonl"), check=True)  # resumes the same run
-    last = [json.loads(line)["step"] for line in (out / "refine_log.jsonl").read_text().splitlines()][-1]
+    last = read_log(out / "refine_log.jsonl")[-1]["step"]
     assert last > first
     from vqzip.nn.refine import load_refiner
     r = load_refiner(out / "refine.safetensors")
     assert r.cfg.rates == (800.0, 200.0) and r.cfg.entropy == "context" and r.cfg.channels == 4
+    assert r.cfg.msssim_weight == 2500  # the layer carries its objective, for the encoder search
     r2 = run_cli(*args, "--minutes", "0.1", "--stride", "16")  # another config in the same folder
     assert r2.returncode == 1 and "another refinement config" in r2.stderr
 
@@ -408,6 +410,7 @@ def test_layers_made_before_a_field_existed_load_with_what_they_had():
     old = RefineConfig.from_saved({"stride": 8, "channels": 48})
     assert (old.entropy, old.context_width, old.context_dir, old.context_ring) == ("tables", 64, 0, False)
     assert RefineConfig.from_saved(RefineConfig().to_dict()) == RefineConfig()
+    assert old.msssim_weight == 1500  # every layer before the field was trained and searched with it
     v3 = zoo.get_model("f16-lfq20").path / "refine_v3.safetensors"
     from vqzip.nn.refine import load_refiner
     cfg = load_refiner(v3).cfg
@@ -441,6 +444,36 @@ def test_a_grown_context_model_starts_as_the_one_it_grew_from():
     assert "context.fc1.weight" in fresh and "encoder.linear.weight" not in fresh
 
 
+def test_rate_levels_added_by_init_leave_the_trained_ones_as_they_were():
+    """--init with more --rates (the saved ones among them): each saved level keeps its gains and
+    its context model's distributions, wherever it now sits in the list, and a new level between
+    two starts between them."""
+    from vqzip.nn.refine import load_refiner
+    from vqzip.train.refine import start_from
+    path = zoo.get_model("f16-lfq20").path / "refine.safetensors"
+    old = load_refiner(path).eval()
+    g = torch.Generator().manual_seed(3)
+    symbols = torch.randint(-3, 4, (1, 48, 8, 12), generator=g)
+    tokens, surprise = torch.randint(0, 2 ** 20, (1, 4, 6), generator=g), torch.randint(0, 40, (1, 4, 6), generator=g)
+    rates = (2500.0, 1600.0, 1000.0, 400.0, 160.0)  # one new level inside, one past the end
+    new = Refiner(RefineConfig(**(old.cfg.to_dict() | {"rates": rates, "init_steps": ()})))
+    fresh = start_from(new, str(path))
+    assert fresh == []
+    new.eval()
+    for i, lam in enumerate(old.cfg.rates):
+        j = rates.index(lam)
+        assert torch.equal(new.log_gain[j], old.log_gain[i])
+        with torch.no_grad():
+            a = old.context.params(symbols, tokens, surprise, torch.tensor([i]))
+            b = new.context.params(symbols, tokens, surprise, torch.tensor([j]))
+        assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)
+    lo, mid, hi = new.log_gain[0], new.log_gain[1], new.log_gain[2]
+    assert bool(((mid - lo) * (hi - mid) >= 0).all())  # between its neighbours, channel by channel
+    # past the end: the step from 400 to 160 continues the one from 1000 to 400, in log lambda
+    step = (new.log_gain[3] - new.log_gain[2]) / math.log(1000 / 400)
+    assert torch.allclose(new.log_gain[4] - new.log_gain[3], step * math.log(400 / 160), atol=2e-2)  # the weights are bf16
+
+
 def test_the_entropy_model_trains_alone_resumes_and_leaves_the_transform(tmp_path, data):
     """--freeze-transform: the fast path that trains on the frozen transform's symbols; it logs
     the fixed crops' bits, resumes, and exports the transform as it was."""
@@ -451,11 +484,11 @@ def test_the_entropy_model_trains_alone_resumes_and_leaves_the_transform(tmp_pat
             m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
             "--init", m.path / "refine.safetensors", "--freeze-transform", "--context-dir", "4", "--context-ring"]
     run_cli(*args, "--minutes", "0.05", check=True)
-    log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
+    log = read_log(out / "refine_log.jsonl")
     first = log[-1]["step"]
     assert len(log[-1]["val_bpp"]) == 3 and all(v > 0 for v in log[-1]["val_bpp"])
     run_cli(*args, "--minutes", resume_budget(out / "refine_log.jsonl"), check=True)
-    log = [json.loads(line) for line in (out / "refine_log.jsonl").read_text().splitlines()]
+    log = read_log(out / "refine_log.jsonl")
     assert log[-1]["step"] > first
     got, shipped = load_refiner(out / "refine.safetensors"), m.refiner
     assert got.cfg.context_dir == 4 and got.cfg.context_ring

@@ -56,6 +56,22 @@ def test_search_lowers_its_objective_and_never_raises_it(coded, share, monkeypat
     assert torch.equal(s[..., outside], start[..., outside])  # the margin is context, held fixed
 
 
+def test_its_objective_weighs_ms_ssim_as_the_layer_was_trained(coded, monkeypatch):
+    """J = MSE + w (1 - MS-SSIM) + rate, with w the layer's own (RefineConfig.msssim_weight): the
+    starting J is linear in w, and w = 0 leaves MSE and rate alone."""
+    coder, x, base, side = coded
+    s = coder.ref.encode(x, base, side.rate)[None].float()
+    h, w = s.shape[-2:]
+
+    def j_start(weight: float) -> float:
+        monkeypatch.setattr(coder.ref.cfg, "msssim_weight", weight)
+        with torch.inference_mode(False):
+            return refine_search.search_tile(coder, x, base, side, s.clone(), (2, h - 2, 2, w - 2), 1)[0]
+
+    j0, j1, j2 = j_start(0.0), j_start(1500.0), j_start(3000.0)
+    assert j1 > j0 and j2 - j1 == pytest.approx(j1 - j0, rel=1e-4)
+
+
 def test_the_rate_it_minimizes_is_the_coders(coded):
     """The objective's bits are the exact model's code lengths in the coder's contexts: within the
     range coder's few bytes of the file the layer makes."""

@@ -1,5 +1,4 @@
 """The restoration filter (vqzip/nn/restore.py), its place in decoding and its trainer."""
-import json
 import os
 from fractions import Fraction
 
@@ -8,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import SEARCHED, SMALL, macaw, resume_budget, run_cli
+from conftest import SEARCHED, SMALL, macaw, read_log, resume_budget, run_cli
 from vqzip import codec, zoo
 from vqzip.nn.restore import Restorer, macs_per_pixel
 from vqzip.train.restore import reconstruct
@@ -118,9 +117,9 @@ def test_train_restore_makes_a_layer_with_a_filter_and_resumes(tmp_path):
     run = tmp_path / "run"
     args = ("train", "restore", tmp_path / "data", "-o", run, "--pictures", "2", "--crop", "64", "--batch", "2", "--width", "8", "--blocks", "1")
     run_cli(*args, "--minutes", "0.05", check=True)
-    steps = [json.loads(line)["step"] for line in (run / "restore_log.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in read_log(run / "restore_log.jsonl")]
     run_cli(*args, "--minutes", resume_budget(run / "restore_log.jsonl"), check=True)  # resumes: the same pictures, more steps
-    steps2 = [json.loads(line)["step"] for line in (run / "restore_log.jsonl").read_text().splitlines()]
+    steps2 = [r["step"] for r in read_log(run / "restore_log.jsonl")]
     assert len(list((run / "pictures").glob("*.npz"))) == 2
     assert steps2[-1] > steps[-1]
     layer, meta = load_weights(run / "refine.safetensors")

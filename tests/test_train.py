@@ -1,5 +1,4 @@
 """Training as a product feature: tiny budgets on a few real photos, through the CLI."""
-import json
 import shutil
 
 import pytest
@@ -10,7 +9,7 @@ from vqzip.nn.prior import load_prior
 from vqzip.errors import InputError
 from vqzip.weights import load_weights, shard_paths
 
-from conftest import SHARED, resume_budget, run_cli
+from conftest import SHARED, read_log, resume_budget, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def data(tmp_path_factory):
 
 
 def steps(log):
-    return [json.loads(l)["step"] for l in log.read_text().splitlines()]
+    return [r["step"] for r in read_log(log)]
 
 
 @pytest.mark.parametrize("args", [["--quantizer", "lfq", "--bits", "12", "--group-bits", "6"],
@@ -76,7 +75,7 @@ def test_prior_trains_on_tokenizer_tokens(tmp_path, data, pool):
             "--n-layer", "1", "--n-head", "2", "--window", "2", "--period", "2", check=True)
     prior = load_prior(tmp_path / "p" / "prior.safetensors")
     assert prior.cfg.token_bits == 8 and prior.cfg.period == 2
-    bits = json.loads((tmp_path / "p" / "prior_log.jsonl").read_text().splitlines()[-1])["bits_per_token"]
+    bits = read_log(tmp_path / "p" / "prior_log.jsonl")[-1]["bits_per_token"]
     assert 0 < bits < 12
     recipe = load_weights(tmp_path / "p" / "prior.safetensors")[1]["recipe"]
     assert [str(recipe[k.removeprefix("--").replace("-", "_")]) for k in pool[::2]] == pool[1::2]

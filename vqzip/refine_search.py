@@ -9,7 +9,9 @@ by its gradient. The objective is the one the layer was trained on (train/refine
 exact code lengths of the integer model the range coder uses (in the contexts of the encoder's
 own symbols, read once a tile):
 
-    J = MSE + MSSSIM_WEIGHT * (1 - MS-SSIM) + lambda[rate] * bits / pixels      (0-255 units)
+    J = MSE + w * (1 - MS-SSIM) + lambda[rate] * bits / pixels      (0-255 units)
+
+with the layer's own weight w (RefineConfig.msssim_weight, 1500 for every layer shipped so far).
 
 Each step predicts, for every symbol, the change in J of moving it by +1 or -1: the decoder's
 gradient (first order), the curvature of the MSE along the decoder's linear path (second order;
@@ -106,7 +108,7 @@ def search_tile(coder: RefineCoder, x, base, side: Side, s, core, steps: int) ->
             y = y.float()[..., loss_px[0], loss_px[1]]
             bits = _at(lengths, sym.detach() + L)[..., ry, rx]
             # refine_loss is the training loss over 1000; J is in the search's 0-255 units
-            loss = refine_loss(target, y, bits, lams)[0] * 1000
+            loss = refine_loss(target, y, bits, lams, ref.cfg.msssim_weight)[0] * 1000
         return loss, sym
 
     best = window[..., cy, cx].clone()

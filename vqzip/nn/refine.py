@@ -63,6 +63,10 @@ class RefineConfig:
     levels: int = 15                 # symbols are -levels..levels
     widths: tuple = (32, 64, 96, 128)         # encoder and decoder channels at 1/2, 1/4, 1/8 (and 1/16)
     rates: tuple = (2500.0, 1000.0, 400.0)    # training lambdas, one per rate level
+    # the weight of 1 - MS-SSIM in the layer's objective (train/refine.py's refine_loss, 0-255
+    # units), which the encoder search (refine_search.py) also minimizes: it belongs to the layer,
+    # so a layer trained to favour structure is searched for the same
+    msssim_weight: float = 1500.0
     init_steps: tuple = ()                    # each rate's initial DCT quantization step; () spaces them from 0.35 to 0.14
     surprise_edges: tuple = (6, 10, 14, 20)     # "tables": base-token code lengths (bits) that split the contexts
     entropy: str = "context"         # the rate model: "context" (learned, refine_context.py) or "tables" (static)

@@ -7,10 +7,12 @@ pool with a rate level per crop. The frozen base layer costs more than the refin
 step on a CPU, so each crop is used several times rather than coded anew for every use. The loss per crop is the encoder
 search's objective (search.py) with the refinement's bits, but with MSE weighted up:
 
-    MSE + MSSSIM_WEIGHT * (1 - MS-SSIM) + lambda[rate] * bits / pixels      (0-255 units)
+    MSE + msssim_weight * (1 - MS-SSIM) + lambda[rate] * bits / pixels      (0-255 units)
 
-At the search's weight (6000), 1 - MS-SSIM outweighs MSE about fourfold at the refinement's
-rates (MS-SSIM 0.89, MSE 140 near 0.25 bpp), while PSNR is where the base layer trails JPEG most.
+with the layer's msssim_weight (RefineConfig; `--msssim-weight`, 1500 for every layer shipped so
+far), which refine_search.py minimizes too. At the base-token search's weight (6000), 1 - MS-SSIM
+outweighs MSE about fourfold at the refinement's rates (MS-SSIM 0.89, MSE 140 near 0.25 bpp),
+while PSNR is where the base layer trails JPEG most.
 
 With `freeze_transform` only the entropy model trains, and only the rate term depends on it: the
 pool then keeps each crop's symbols at every rate level (SymbolPool) instead of its pixels, and a
@@ -39,7 +41,7 @@ from .loop import EMA, Budget, RunLog, device_name, set_lr
 from .losses import msssim_window
 
 
-MSSSIM_WEIGHT = 1500.0
+MSSSIM_WEIGHT = RefineConfig.msssim_weight  # the shipped layers' weight; a layer's own is in its config
 RATE_LR_SCALE = 10.0  # the rate model's and gains' learning rate, in units of lr
 # The rate term ramps up over these steps. With it on from the start, a refinement that started
 # from nothing (before the DCT path) learned to send nothing: 0.001 bpp and +0.02 dB after 500
@@ -175,6 +177,8 @@ def start_from(model: Refiner, path: str) -> list[str]:
     tensors, meta = load_weights(Path(path))
     own = model.state_dict()
     saved, cfg = RefineConfig.from_saved(meta.get("config", {})), model.cfg
+    if saved.rates != cfg.rates and saved.entropy == "context" and set(saved.rates) <= set(cfg.rates):
+        tensors = with_rates(tensors, saved, cfg)
     if saved.entropy == "context" and (saved.context_dir, saved.context_ring) not in ((0, False), (cfg.context_dir, cfg.context_ring)):
         tensors = {k: v for k, v in tensors.items() if not k.startswith("context.")}
     shared, grown = {}, []
@@ -195,13 +199,51 @@ def start_from(model: Refiner, path: str) -> list[str]:
     return sorted(set(own) - set(shared)) + [f"{k} (grown)" for k in grown]
 
 
-def refine_loss(x, y, bits, rates: torch.Tensor):
-    """Per-crop rate-distortion objective (mean over the batch) and its parts."""
+def rate_mixing(saved: tuple, rates: tuple) -> torch.Tensor:
+    """(len(rates), len(saved)): each of `rates` as a mix of the `saved` levels, linear in log lambda
+    between the two saved levels around it (or the two nearest, past either end), one-hot where it
+    is one of them. The gains of the trained levels are close to linear in log lambda, so a new
+    level starts near where training will take it."""
+    logs = [math.log(r) for r in saved]
+    order = sorted(range(len(saved)), key=lambda i: logs[i])
+    mix = torch.zeros(len(rates), len(saved), dtype=torch.float64)
+    for i, r in enumerate(rates):
+        if r in saved:
+            mix[i, saved.index(r)] = 1
+            continue
+        x = math.log(r)
+        k = min(max(1, sum(logs[j] < x for j in order)), len(order) - 1)  # the pair of saved levels to use
+        a, b = order[k - 1], order[k]
+        t = (x - logs[a]) / (logs[b] - logs[a])
+        mix[i, a], mix[i, b] = 1 - t, t
+    return mix
+
+
+def with_rates(tensors: dict, saved: RefineConfig, cfg: RefineConfig) -> dict:
+    """A "context" layer's weights with rate levels added (cfg.rates, a superset of saved.rates):
+    the saved levels keep their gains and their one-hot weights in the context model, so they code
+    exactly as before, and each new level starts from rate_mixing's blend of its neighbours."""
+    from ..nn.refine_context import step_onehot_at
+    mix = rate_mixing(saved.rates, cfg.rates)
+    out = dict(tensors)
+    lg = tensors["log_gain"].double()
+    out["log_gain"] = (mix @ lg).to(tensors["log_gain"].dtype)
+    at = step_onehot_at(saved, saved.stride_ratio) - len(saved.rates)  # the rate one-hot's first column
+    for k in ("context.fc1.weight", "context.skip.weight"):
+        w = tensors[k]
+        cols = w[:, at:at + len(saved.rates)].double() @ mix.T
+        out[k] = torch.cat([w[:, :at], cols.to(w.dtype), w[:, at + len(saved.rates):]], 1)
+    return out
+
+
+def refine_loss(x, y, bits, rates: torch.Tensor, msssim_weight: float = MSSSIM_WEIGHT):
+    """Per-crop rate-distortion objective (mean over the batch) and its parts; `msssim_weight` is
+    the layer's (RefineConfig.msssim_weight)."""
     x255, y255 = (x.float() + 1) * 127.5, (y.float().clamp(-1, 1) + 1) * 127.5
     mse = ((x255 - y255) ** 2).mean((1, 2, 3))
     ssim = ms_ssim(x255, y255, data_range=255.0, size_average=False, win_size=msssim_window(min(x.shape[-2:])))
     bpp = bits.sum((1, 2, 3)) / (x.shape[-2] * x.shape[-1])
-    loss = (mse + MSSSIM_WEIGHT * (1 - ssim) + rates * bpp).mean() / 1000  # order 1
+    loss = (mse + msssim_weight * (1 - ssim) + rates * bpp).mean() / 1000  # order 1
     return loss, mse, ssim, bpp
 
 
@@ -233,7 +275,7 @@ def val_rd(model: Refiner, val: Pool, lambdas) -> list[dict]:
             s = model.quant.to_symbols(model.latent(x, b, rate))
             y = model.reconstruct(b, model.quant.from_symbols(s), rate)
         bits = model.bits(s.float(), s, rate, tokens, surprise)
-        loss, mse, ssim, bpp = refine_loss(x, y.float(), bits, lambdas[rate])
+        loss, mse, ssim, bpp = refine_loss(x, y.float(), bits, lambdas[rate], model.cfg.msssim_weight)
         out.append({"psnr": round(float((10 * torch.log10(255 ** 2 / mse)).mean()), 3),
                     "ms_ssim": round(float(ssim.mean()), 5), "bpp": round(float(bpp.mean()), 5),
                     "J": round(float(loss) * 1000, 2)})
@@ -324,7 +366,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         with autocast(dev):
             y, bits = model(x, b, rate, tokens, surprise)
         ramp = 1.0 if recipe.init else min(1.0, budget.step / RATE_WARMUP_STEPS)  # a trained start needs no ramp
-        loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp)
+        loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp, cfg.msssim_weight)
         update(loss)
         rec = {"lr": lr, "loss": float(loss.detach())}
         for r in range(len(cfg.rates) if log.due(budget) else 0):  # how each rate level is doing, on its crops of this batch
