@@ -94,7 +94,7 @@ def test_freezing_the_tables_follows_the_rate_model_device():
     The meta device computes shapes alone and refuses to mix with the host as CUDA does."""
     r = Refiner(RefineConfig(channels=4, levels=3, widths=(8, 8, 8, 8), entropy="tables")).to("meta")
     r.freeze_tables()
-    assert r.tables.device.type == "meta" and r.tables.shape == (3, r.cfg.contexts, 4, 7)
+    assert r.tables.device.type == "meta" and r.tables.shape == (len(r.cfg.rates), r.cfg.contexts, 4, 7)
     assert r.tables.dtype == torch.int32
 
 

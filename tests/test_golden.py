@@ -5,7 +5,9 @@ from float convolutions whose last bits may differ between CPU kinds, so they ar
 the recorded decode to within one level.
 
 Regenerate (only with a format-version bump or new shipped weights): python tests/test_golden.py --write
-(images) or --write-video (the video files, added later; the image files stay as they are).
+(images) or --write-video (the video files, added later; the image files stay as they are). Before
+that, keep the files being replaced under a versioned name, as below, so that they go on being
+decoded.
 
 pan.vqz (with golden_video.json and its decoded picture) is the video golden file as format 1
 wrote it (base tokens, the temporal token coder), kept when format 4 (refined key frames, the inter
@@ -15,6 +17,11 @@ layer: pan_v3.vqz, golden_video_v3.json) came: old videos must keep decoding. Ne
 kodim23_crop_v2.vqz (with golden_v2.json and its decoded picture) is the image golden file as
 format version 2 and the first refinement layer wrote it, kept when version 3 and the learned
 refinement entropy model came: old files must keep decoding. Never regenerate it.
+
+kodim23_crop_v4.vqz (with golden_v4.json and its decoded picture) is the image golden file as the
+refinement layer's fourth version wrote it (format 3), kept when the fifth (five rate levels)
+came (a vqzip with a newer layer must keep decoding it, through refine_v4.safetensors). Never
+regenerate it. pan_v3.vqz's key frames are that layer's too, so it checks the same for videos.
 """
 import hashlib
 import json
@@ -57,7 +64,8 @@ def test_fixed_tokens_give_the_recorded_bitstream():
     assert (decode_tokens(m.prior, *grid.shape, data) == grid).all()
 
 
-@pytest.mark.parametrize("name, record", [("kodim23_crop", RECORD), ("kodim23_crop_v2", HERE / "golden_v2.json")])
+@pytest.mark.parametrize("name, record", [("kodim23_crop", RECORD), ("kodim23_crop_v2", HERE / "golden_v2.json"),
+                                          ("kodim23_crop_v4", HERE / "golden_v4.json")])
 def test_golden_file_decodes_as_recorded(monkeypatch, name, record):
     monkeypatch.setenv("VQZIP_PRECISION", "fp32")  # the recorded pixels are the fp32 decode
     rec = json.loads(record.read_text())

@@ -151,7 +151,7 @@ def test_a_refinement_made_by_other_weights_is_refused(refined, tmp_path):
     assert codec.decode(forged, layers=1).size == (200, 137)
 
 
-@pytest.mark.parametrize("rate", [True, -1, 3, "1", 1.0])
+@pytest.mark.parametrize("rate", [True, -1, 5, "1", 1.0])  # 5: one past the shipped layer's five levels
 def test_a_forged_refinement_rate_is_a_format_error(refined, rate):
     _, dst = refined
     forged = with_refine_header(dst.read_bytes(), rate=rate)
@@ -300,8 +300,8 @@ def test_the_wide_contexts_features_are_the_neighbours_and_the_token_ring():
     tokens = torch.randint(0, 2 ** 20, (B, h // k, w // k), generator=g)
     surprise = torch.randint(0, 80, tokens.shape, generator=g)
     key = rc.order_key(cfg, h, w)
-    plain = rc.n_features(RefineConfig(**(cfg.to_dict() | {"context_dir": 0, "context_ring": False})), k, 3)
-    assert rc.n_features(cfg, k, 3) == plain + 8 * cfg.context_dir + 8 * 21
+    plain = rc.n_features(RefineConfig(**(cfg.to_dict() | {"context_dir": 0, "context_ring": False})), k, len(cfg.rates))
+    assert rc.n_features(cfg, k, len(cfg.rates)) == plain + 8 * cfg.context_dir + 8 * 21
     for step in (0, 5, rc.n_steps(cfg) - 1):
         f = rc.step_features(cfg, symbols, key, step, tokens, surprise, torch.tensor([1]), k)[0]
         for i, (dy, dx) in enumerate(rc._OFFSETS):
@@ -354,7 +354,7 @@ def test_tables_are_integers_that_never_give_a_symbol_zero_probability(entropy):
     assert r.tables.dtype == torch.int32 and int(r.tables.min()) >= 1
     assert r.tables.shape[-1] == 7
     if entropy == "tables":
-        assert r.tables.shape == (3, r.cfg.contexts, 6, 7)
+        assert r.tables.shape == (len(r.cfg.rates), r.cfg.contexts, 6, 7)
 
 
 def test_an_untrained_refinement_is_a_dct_coder_of_the_residual():
@@ -450,7 +450,7 @@ def test_rate_levels_added_by_init_leave_the_trained_ones_as_they_were():
     two starts between them."""
     from vqzip.nn.refine import load_refiner
     from vqzip.train.refine import start_from
-    path = zoo.get_model("f16-lfq20").path / "refine.safetensors"
+    path = zoo.get_model("f16-lfq20").path / "refine_v4.safetensors"  # the last layer with three levels
     old = load_refiner(path).eval()
     g = torch.Generator().manual_seed(3)
     symbols = torch.randint(-3, 4, (1, 48, 8, 12), generator=g)
@@ -486,7 +486,7 @@ def test_the_entropy_model_trains_alone_resumes_and_leaves_the_transform(tmp_pat
     run_cli(*args, "--minutes", "0.05", check=True)
     log = read_log(out / "refine_log.jsonl")
     first = log[-1]["step"]
-    assert len(log[-1]["val_bpp"]) == 3 and all(v > 0 for v in log[-1]["val_bpp"])
+    assert len(log[-1]["val_bpp"]) == len(m.refiner.cfg.rates) and all(v > 0 for v in log[-1]["val_bpp"])
     run_cli(*args, "--minutes", resume_budget(out / "refine_log.jsonl"), check=True)
     log = read_log(out / "refine_log.jsonl")
     assert log[-1]["step"] > first

@@ -62,7 +62,7 @@ class RefineConfig:
     channels: int = 48               # symbols per position
     levels: int = 15                 # symbols are -levels..levels
     widths: tuple = (32, 64, 96, 128)         # encoder and decoder channels at 1/2, 1/4, 1/8 (and 1/16)
-    rates: tuple = (2500.0, 1000.0, 400.0)    # training lambdas, one per rate level
+    rates: tuple = (2500.0, 1000.0, 630.0, 400.0, 160.0)  # training lambdas, one per rate level
     # the weight of 1 - MS-SSIM in the layer's objective (train/refine.py's refine_loss, 0-255
     # units), which the encoder search (refine_search.py) also minimizes: it belongs to the layer,
     # so a layer trained to favour structure is searched for the same
