@@ -107,7 +107,9 @@ def from_bench(points_csv: Path):
     for r in rows:
         by_q[int(re.match(r"q(\d+) ", r["setting"]).group(1))].append(r)
     touched = set()
-    for p in zoo.list_points():
+    points = zoo.list_points()
+    before = {q.model: json.loads((zoo.get_model(q.model).path / "metrics.json").read_text())["points"] for q in points}
+    for p in points:
         got = by_q.get(p.quality)
         if not got:
             continue
@@ -117,11 +119,17 @@ def from_bench(points_csv: Path):
         # the bench labels every point with the effort asked for; a point that is not searched
         # (q1: no refinement, no search_lambda) records 0 in its files
         effort = re.search(r"effort (\d+)", got[0]["setting"]) if p.refine is not None or p.search_lambda else None
-        old = m["points"].get(p.key, {})
+        # the base layer's payload depends on the scale alone: a point new to the ladder (a new
+        # refinement level) takes it from a point of the same scale
+        same_scale = [v for k, v in before[p.model].items() if k.split("+")[0] == str(p.scale) and "payload_over_raw" in v]
+        old = {"payload_over_raw": same_scale[0]["payload_over_raw"]} if same_scale else {}
         m["points"][p.key] = old | {"bpp": mean("bpp"), "psnr": mean("psnr"), "ms_ssim": mean("ms_ssim"),
                                     "ssimulacra2": mean("ssimulacra2"), "effort": float(effort.group(1)) if effort else 0.0,
                                     "seconds_per_image": mean("enc_s") + mean("dec_s"), "quality": p.quality}
         m["measured_on"] = f"Kodak ({len(got)} images)"
+        # points no longer on the ladder go: a key names a rate level, whose lambda a new layer may change
+        keys = {q.key for q in points if q.model == p.model}
+        m["points"] = {k: v for k, v in m["points"].items() if k in keys}
         path.write_text(json.dumps(m, indent=2) + "\n")
         touched.add(path)
     for path in touched:
