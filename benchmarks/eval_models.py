@@ -108,7 +108,8 @@ def from_bench(points_csv: Path):
         by_q[int(re.match(r"q(\d+) ", r["setting"]).group(1))].append(r)
     touched = set()
     points = zoo.list_points()
-    before = {q.model: json.loads((zoo.get_model(q.model).path / "metrics.json").read_text())["points"] for q in points}
+    before = {name: json.loads((zoo.get_model(name).path / "metrics.json").read_text())["points"]
+              for name in {q.model for q in points}}
     for p in points:
         got = by_q.get(p.quality)
         if not got:

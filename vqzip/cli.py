@@ -150,7 +150,7 @@ def train_refine_cmd(
     minutes: float = typer.Option(60.0, help="Wall-clock budget. Re-running with a larger budget resumes."),
     stride: Optional[int] = typer.Option(None, help="Refinement token stride: 8 or 16 (default: RefineConfig's, 8)."),
     channels: Optional[int] = typer.Option(None, help="Symbols per position (default: RefineConfig's, 48, as shipped)."),
-    rates: Optional[str] = typer.Option(None, help="Training lambdas, one per rate level (MSE per bit per pixel, 0-255 units; default: RefineConfig's, 2500,1000,400). With --init, levels may be added to the saved ones: those keep their gains and codes, and a new one starts between its neighbours."),
+    rates: Optional[str] = typer.Option(None, help="Training lambdas, one per rate level (MSE per bit per pixel, 0-255 units; default: RefineConfig's, 2500,1000,630,400,160, as shipped). With --init, levels may be added to the saved ones: those keep their gains and codes, and a new one starts between its neighbours."),
     msssim_weight: Optional[float] = typer.Option(None, help="The weight of 1 - MS-SSIM in the layer's objective, which the encoder search then uses too (0-255 units; default: RefineConfig's, 1500, as shipped)."),
     batch: int = typer.Option(8), crop: int = typer.Option(128),
     fresh: int = typer.Option(2, help="Crops coded by the base layer per step; the rest of a batch comes from the pool."),
