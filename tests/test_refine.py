@@ -383,14 +383,14 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     out = tmp_path / "run"
     args = ["train", "refine", data, "--tokenizer", m.path / "tokenizer.safetensors", "--prior",
             m.path / "prior.safetensors", "-o", out, "--batch", "2", "--crop", "64", "--fresh", "1",
-            "--channels", "4", "--rates", "800,200", "--msssim-weight", "2500"]
+            "--channels", "4", "--rates", "800,200", "--msssim-weight", "2500", "--ssim2-weight", "3"]
     run_cli(*args, "--minutes", "0.05", check=True)
     log = read_log(out / "refine_log.jsonl")
     first = log[-1]["step"]
     # the last step logs the fixed crops as the codec would code them, at each rate level: the
     # finer rate (lambda 200) spends more bits for a better picture
     val = log[-1]["val"]
-    assert len(val) == 2 and all(v["bpp"] > 0 and 0 < v["ms_ssim"] <= 1 and v["J"] > 0 for v in val)
+    assert len(val) == 2 and all(v["bpp"] > 0 and 0 < v["ms_ssim"] <= 1 and v["J"] > 0 and v["ssim2"] < 100 for v in val)
     assert val[1]["bpp"] > val[0]["bpp"] and val[1]["psnr"] > val[0]["psnr"]
     run_cli(*args, "--minutes", resume_budget(out / "refine_log.jsonl"), check=True)  # resumes the same run
     last = read_log(out / "refine_log.jsonl")[-1]["step"]
@@ -398,7 +398,7 @@ def test_refine_trains_resumes_and_exports(tmp_path, data):
     from vqzip.nn.refine import load_refiner
     r = load_refiner(out / "refine.safetensors")
     assert r.cfg.rates == (800.0, 200.0) and r.cfg.entropy == "context" and r.cfg.channels == 4
-    assert r.cfg.msssim_weight == 2500  # the layer carries its objective, for the encoder search
+    assert r.cfg.msssim_weight == 2500 and r.cfg.ssim2_weight == 3  # the layer carries its objective, for the encoder search
     r2 = run_cli(*args, "--minutes", "0.1", "--stride", "16")  # another config in the same folder
     assert r2.returncode == 1 and "another refinement config" in r2.stderr
 
@@ -411,6 +411,7 @@ def test_layers_made_before_a_field_existed_load_with_what_they_had():
     assert (old.entropy, old.context_width, old.context_dir, old.context_ring) == ("tables", 64, 0, False)
     assert RefineConfig.from_saved(RefineConfig().to_dict()) == RefineConfig()
     assert old.msssim_weight == 1500  # every layer before the field was trained and searched with it
+    assert old.ssim2_weight == 0  # and none before version 6 with SSIMULACRA2
     v3 = zoo.get_model("f16-lfq20").path / "refine_v3.safetensors"
     from vqzip.nn.refine import load_refiner
     cfg = load_refiner(v3).cfg

@@ -152,6 +152,7 @@ def train_refine_cmd(
     channels: Optional[int] = typer.Option(None, help="Symbols per position (default: RefineConfig's, 48, as shipped)."),
     rates: Optional[str] = typer.Option(None, help="Training lambdas, one per rate level (MSE per bit per pixel, 0-255 units; default: RefineConfig's, 2500,1000,630,400,160, as shipped). With --init, levels may be added to the saved ones: those keep their gains and codes, and a new one starts between its neighbours."),
     msssim_weight: Optional[float] = typer.Option(None, help="The weight of 1 - MS-SSIM in the layer's objective, which the encoder search then uses too (0-255 units; default: RefineConfig's, 1500, as shipped)."),
+    ssim2_weight: Optional[float] = typer.Option(None, help="The weight of 100 - SSIMULACRA2 in the layer's objective, searched for too (a differentiable port of the bench's metric; default: RefineConfig's, 0 up to layer version 5)."),
     batch: int = typer.Option(8), crop: int = typer.Option(128),
     fresh: int = typer.Option(2, help="Crops coded by the base layer per step; the rest of a batch comes from the pool."),
     scales: str = typer.Option("1,5/4,3/2", help="Resize each crop by one of these, as the quality levels do."),
@@ -184,7 +185,7 @@ def train_refine_cmd(
         tok, pri = load_tokenizer(tokenizer), load_prior(prior)
         given = {"stride": stride, "channels": channels, "entropy": entropy, "base_stride": tok.stride,
                  "context_width": context_width, "context_dir": context_dir, "context_ring": context_ring,
-                 "rates": rates and tuple(float(r) for r in rates.split(",")), "msssim_weight": msssim_weight}
+                 "rates": rates and tuple(float(r) for r in rates.split(",")), "msssim_weight": msssim_weight, "ssim2_weight": ssim2_weight}
         cfg = RefineConfig(**{k: v for k, v in given.items() if v is not None})
         if freeze_transform and not init:
             raise ValueError("--freeze-transform needs --init (the transform to keep)")

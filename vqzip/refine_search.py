@@ -108,7 +108,7 @@ def search_tile(coder: RefineCoder, x, base, side: Side, s, core, steps: int) ->
             y = y.float()[..., loss_px[0], loss_px[1]]
             bits = _at(lengths, sym.detach() + L)[..., ry, rx]
             # refine_loss is the training loss over 1000; J is in the search's 0-255 units
-            loss = refine_loss(target, y, bits, lams, ref.cfg.msssim_weight)[0] * 1000
+            loss = refine_loss(target, y, bits, lams, ref.cfg.msssim_weight, ref.cfg.ssim2_weight)[0] * 1000
         return loss, sym
 
     best = window[..., cy, cx].clone()

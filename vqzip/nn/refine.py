@@ -53,7 +53,7 @@ TABLE_BITS = 16  # each integer table sums to about 2^16
 
 
 # what a saved configuration that lacks a field had (RefineConfig.from_saved)
-LEGACY = {"entropy": "tables", "context_width": 64, "context_dir": 0, "context_ring": False}
+LEGACY = {"entropy": "tables", "context_width": 64, "context_dir": 0, "context_ring": False, "ssim2_weight": 0.0}
 
 
 @dataclass
@@ -67,6 +67,9 @@ class RefineConfig:
     # units), which the encoder search (refine_search.py) also minimizes: it belongs to the layer,
     # so a layer trained to favour structure is searched for the same
     msssim_weight: float = 1500.0
+    # the weight of 100 - SSIMULACRA2 in the same objective (train/ssimulacra2.py), searched for too;
+    # 0 for every layer up to version 5
+    ssim2_weight: float = 0.0
     init_steps: tuple = ()                    # each rate's initial DCT quantization step; () spaces them from 0.35 to 0.14
     surprise_edges: tuple = (6, 10, 14, 20)     # "tables": base-token code lengths (bits) that split the contexts
     entropy: str = "context"         # the rate model: "context" (learned, refine_context.py) or "tables" (static)
@@ -122,7 +125,8 @@ class RefineConfig:
         """The configuration a layer's weights (or a run's checkpoint) recorded. Fields added after
         a layer was made take the value that layer had, not today's default: the first layer
         predates the choice of rate model and had static tables, and the layers before the fourth
-        read no single neighbours and no ring of base tokens with a 64-wide context model."""
+        read no single neighbours and no ring of base tokens with a 64-wide context model, and none
+        before the sixth had SSIMULACRA2 in its objective."""
         return cls(**(LEGACY | saved))
 
 

@@ -7,10 +7,10 @@ pool with a rate level per crop. The frozen base layer costs more than the refin
 step on a CPU, so each crop is used several times rather than coded anew for every use. The loss per crop is the encoder
 search's objective (search.py) with the refinement's bits, but with MSE weighted up:
 
-    MSE + msssim_weight * (1 - MS-SSIM) + lambda[rate] * bits / pixels      (0-255 units)
+    MSE + msssim_weight * (1 - MS-SSIM) [+ ssim2_weight * (100 - SSIMULACRA2)] + lambda[rate] * bits / pixels      (0-255 units)
 
 with the layer's msssim_weight (RefineConfig; `--msssim-weight`, 1500 for every layer shipped so
-far), which refine_search.py minimizes too. At the base-token search's weight (6000), 1 - MS-SSIM
+far) and ssim2_weight (`--ssim2-weight`, 0 up to version 5), which refine_search.py minimizes too. At the base-token search's weight (6000), 1 - MS-SSIM
 outweighs MSE about fourfold at the refinement's rates (MS-SSIM 0.89, MSE 140 near 0.25 bpp),
 while PSNR is where the base layer trails JPEG most.
 
@@ -38,6 +38,7 @@ from ..weights import export_weights, load_weights
 from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .data import CropSampler, parse_scales, parse_weights
 from .loop import EMA, Budget, RunLog, device_name, set_lr
+from . import ssimulacra2
 from .losses import msssim_window
 
 
@@ -236,14 +237,17 @@ def with_rates(tensors: dict, saved: RefineConfig, cfg: RefineConfig) -> dict:
     return out
 
 
-def refine_loss(x, y, bits, rates: torch.Tensor, msssim_weight: float = MSSSIM_WEIGHT):
-    """Per-crop rate-distortion objective (mean over the batch) and its parts; `msssim_weight` is
-    the layer's (RefineConfig.msssim_weight)."""
+def refine_loss(x, y, bits, rates: torch.Tensor, msssim_weight: float = MSSSIM_WEIGHT, ssim2_weight: float = 0.0):
+    """Per-crop rate-distortion objective (mean over the batch) and its parts; `msssim_weight` and
+    `ssim2_weight` are the layer's (RefineConfig)."""
     x255, y255 = (x.float() + 1) * 127.5, (y.float().clamp(-1, 1) + 1) * 127.5
     mse = ((x255 - y255) ** 2).mean((1, 2, 3))
     ssim = ms_ssim(x255, y255, data_range=255.0, size_average=False, win_size=msssim_window(min(x.shape[-2:])))
     bpp = bits.sum((1, 2, 3)) / (x.shape[-2] * x.shape[-1])
-    loss = (mse + msssim_weight * (1 - ssim) + rates * bpp).mean() / 1000  # order 1
+    dist = mse + msssim_weight * (1 - ssim)
+    if ssim2_weight:
+        dist = dist + ssim2_weight * ssimulacra2.loss(x, y)
+    loss = (dist + rates * bpp).mean() / 1000  # order 1
     return loss, mse, ssim, bpp
 
 
@@ -265,8 +269,8 @@ def val_bpp(model: Refiner, val: SymbolPool, lambdas, stride: int) -> list[float
 @torch.no_grad()
 def val_rd(model: Refiner, val: Pool, lambdas) -> list[dict]:
     """The whole layer on the fixed crops, per rate level, as the codec runs it: rounded symbols,
-    the decoder's picture, and the float entropy model's bits of those symbols. PSNR is the mean of
-    the crops' PSNR, as the Kodak tables average images; J is the training objective."""
+    the decoder's picture, and the float entropy model's bits of those symbols. PSNR (and
+    SSIMULACRA2, train/ssimulacra2.py) is the mean of the crops' figures, as the Kodak tables average images; J is the training objective."""
     x, b, tokens, surprise = val.crops()
     out = []
     for r in range(len(lambdas)):
@@ -275,9 +279,10 @@ def val_rd(model: Refiner, val: Pool, lambdas) -> list[dict]:
             s = model.quant.to_symbols(model.latent(x, b, rate))
             y = model.reconstruct(b, model.quant.from_symbols(s), rate)
         bits = model.bits(s.float(), s, rate, tokens, surprise)
-        loss, mse, ssim, bpp = refine_loss(x, y.float(), bits, lambdas[rate], model.cfg.msssim_weight)
+        loss, mse, ssim, bpp = refine_loss(x, y.float(), bits, lambdas[rate], model.cfg.msssim_weight, model.cfg.ssim2_weight)
         out.append({"psnr": round(float((10 * torch.log10(255 ** 2 / mse)).mean()), 3),
                     "ms_ssim": round(float(ssim.mean()), 5), "bpp": round(float(bpp.mean()), 5),
+                    "ssim2": round(float(ssimulacra2.score((x.float() + 1) / 2, (y.float().clamp(-1, 1) + 1) / 2).mean()), 2),
                     "J": round(float(loss) * 1000, 2)})
     return out
 
@@ -366,7 +371,7 @@ def train_refine(data: Path, tokenizer: Tokenizer, prior: TokenPrior, run_dir: P
         with autocast(dev):
             y, bits = model(x, b, rate, tokens, surprise)
         ramp = 1.0 if recipe.init else min(1.0, budget.step / RATE_WARMUP_STEPS)  # a trained start needs no ramp
-        loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp, cfg.msssim_weight)
+        loss, mse, ssim, bpp = refine_loss(x, y, bits.float(), lambdas[rate] * ramp, cfg.msssim_weight, cfg.ssim2_weight)
         update(loss)
         rec = {"lr": lr, "loss": float(loss.detach())}
         for r in range(len(cfg.rates) if log.due(budget) else 0):  # how each rate level is doing, on its crops of this batch
