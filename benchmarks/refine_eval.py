@@ -63,12 +63,13 @@ def one(path: Path, spec: str, model: str, effort: int | None) -> dict:
             "ms_ssim": M.ms_ssim(src, out), "ssimulacra2": M.ssimulacra2(src, out), "enc_s": enc_s, "dec_s": dec_s}
 
 
-def codec_curve(name: str, bench: Path = KODAK_BENCH) -> list[dict]:
-    """Per-setting means of a classic codec on Kodak from a committed bench, by bpp."""
+def codec_curve(name: str, bench: Path = KODAK_BENCH, images: set[str] | None = None) -> list[dict]:
+    """Per-setting means of a codec on Kodak from a committed bench, by bpp (over `images`, file
+    names, where given)."""
     by: dict[str, list[dict]] = {}
     with open(bench) as f:
         for r in csv.DictReader(f):
-            if r["codec"] == name:
+            if r["codec"] == name and (images is None or Path(r["image"]).name in images):
                 by.setdefault(r["setting"], []).append(r)
     pts = [{"setting": s, **{k: float(np.mean([float(r[k]) for r in rs])) for k in ("bpp", *METRICS)}}
            for s, rs in by.items()]

@@ -45,3 +45,25 @@ def test_rows_resume_and_shard(tmp_path):
     again = Rows(tmp_path, lambda r: r["k"])
     assert again.done == {1} and again.all() == [{"k": 1}]
     assert shard(list(range(7)), "1/3") == [1, 4]
+
+
+def test_ladder_choice_scores_a_partial_sweep_on_the_images_it_has(tmp_path):
+    """--common-images: a shard's sweep is compared with AVIF and the bench's own ladder on the
+    images every point of the ladders has, not with their means over all 24."""
+    import json
+    import subprocess
+    bench = ROOT / "benchmarks/results/kodak_refine5/points.csv"
+    both, one = ("kodim01.png", "kodim03.png"), ("kodim01.png",)
+    rows = (rows_for("1/2+r0", 0.04, 24.0, both) + rows_for("1/2+r1", 0.07, 25.0, both)
+            + rows_for("1+r1", 0.27, 28.5, both) + rows_for("1+r3", 0.45, 30.0, one))
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "ladders.json"
+    subprocess.run([sys.executable, ROOT / "benchmarks/ladder_choice.py", tmp_path, bench, "--common-images",
+                    "--ladders", "1/2+r0,1/2+r1,1+r1;1/2+r0,1/2+r1,1+r1,1+r3", "--out", out], check=True,
+                   capture_output=True)
+    got = json.loads(out.read_text())["ladders"]
+    assert got[0]["ladder"] == "the bench's own" and got[0]["images"] == ["kodim01.png"]
+    avif, vq = (re_.codec_curve(c, bench, {"kodim01.png"}) for c in ("avif", "vqzip"))
+    assert got[0]["bd_rate_vs_avif"]["psnr"] == pytest.approx(re_.bd(avif, vq, "psnr"))
+    assert re_.bd(avif, vq, "psnr") != pytest.approx(re_.bd(re_.codec_curve("avif", bench), re_.codec_curve("vqzip", bench), "psnr"))
+    assert [g["ladder"] for g in got[1:]] == ["1/2+r0,1/2+r1,1+r1", "1/2+r0,1/2+r1,1+r1,1+r3"]
