@@ -106,16 +106,16 @@ def from_bench(points_csv: Path):
     by_q: dict[int, list[dict]] = defaultdict(list)
     for r in rows:
         by_q[int(re.match(r"q(\d+) ", r["setting"]).group(1))].append(r)
-    touched = set()
     points = zoo.list_points()
-    before = {name: json.loads((zoo.get_model(name).path / "metrics.json").read_text())["points"]
-              for name in {q.model for q in points}}
+    paths = {name: zoo.get_model(name).path / "metrics.json" for name in {q.model for q in points}}
+    metrics = {name: json.loads(path.read_text()) for name, path in paths.items()}  # each file read once
+    before = {name: dict(m["points"]) for name, m in metrics.items()}
+    touched = set()
     for p in points:
         got = by_q.get(p.quality)
         if not got:
             continue
-        path = zoo.get_model(p.model).path / "metrics.json"
-        m = json.loads(path.read_text())
+        m = metrics[p.model]
         mean = lambda k: float(np.mean([float(r[k]) for r in got]))
         # the bench labels every point with the effort asked for; a point that is not searched
         # (q1: no refinement, no search_lambda) records 0 in its files
@@ -128,14 +128,14 @@ def from_bench(points_csv: Path):
                                     "ssimulacra2": mean("ssimulacra2"), "effort": float(effort.group(1)) if effort else 0.0,
                                     "seconds_per_image": mean("enc_s") + mean("dec_s"), "quality": p.quality}
         m["measured_on"] = f"Kodak ({len(got)} images)"
+        touched.add(p.model)
+    for name in touched:
         # points no longer on the ladder go: a key names a rate level, whose lambda a new layer may change
-        keys = {q.key for q in points if q.model == p.model}
-        m["points"] = {k: v for k, v in m["points"].items() if k in keys}
-        path.write_text(json.dumps(m, indent=2) + "\n")
-        touched.add(path)
-    for path in touched:
-        write_card_table(path.parent / "card.md", json.loads(path.read_text()), " ".join(sys.argv))
-        print(f"wrote {path}")
+        keys = {q.key for q in points if q.model == name}
+        metrics[name]["points"] = {k: v for k, v in metrics[name]["points"].items() if k in keys}
+        paths[name].write_text(json.dumps(metrics[name], indent=2) + "\n")
+        write_card_table(paths[name].parent / "card.md", metrics[name], " ".join(sys.argv))
+        print(f"wrote {paths[name]}")
 
 
 def write_card_table(card: Path, m: dict, command: str):

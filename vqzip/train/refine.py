@@ -282,7 +282,7 @@ def val_rd(model: Refiner, val: Pool, lambdas) -> list[dict]:
         loss, mse, ssim, bpp = refine_loss(x, y.float(), bits, lambdas[rate], model.cfg.msssim_weight, model.cfg.ssim2_weight)
         out.append({"psnr": round(float((10 * torch.log10(255 ** 2 / mse)).mean()), 3),
                     "ms_ssim": round(float(ssim.mean()), 5), "bpp": round(float(bpp.mean()), 5),
-                    "ssim2": round(float(ssimulacra2.score((x.float() + 1) / 2, (y.float().clamp(-1, 1) + 1) / 2).mean()), 2),
+                    "ssim2": round(float(ssimulacra2.layer_score(x, y).mean()), 2),
                     "J": round(float(loss) * 1000, 2)})
     return out
 

@@ -7,14 +7,12 @@ edge maps per channel (ringing: the picture has edges the source lacks; blur: th
 edges the picture lacks), their means and 4-norms weighted by the metric's 108 fitted weights, and
 the final polynomial and power mapping to the 0-100 score.
 
-Differences from the package, all small (tests/test_ssimulacra2.py checks the score): the
-Gaussian is a truncated, normalised 11-tap kernel applied with the package's padding; a picture whose side is not even is cropped, not
-edge-averaged, before downsampling; and tiny constants keep the 4-norms and the cube root
-differentiable at zero.
+It gives the package's score to 1e-6 in float64 (tests/test_ssimulacra2.py) on pictures whose
+sides halve evenly five times, as Kodak's do; elsewhere an odd side is cropped, not edge-averaged,
+before downsampling. The 4-norms, the cube root and the final power are taken of at least 1e-36,
+so that their gradients stay finite where a map is zero.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +125,12 @@ def score(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 100.0 - 10.0 * d.clamp_min(_TINY) ** 0.6276336467831387
 
 
+def layer_score(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIMULACRA2 per picture (float32) of pictures in [-1, 1] as the layer makes them (y clamped,
+    as the codec clamps its output)."""
+    return score((x.float() + 1) / 2, (y.float().clamp(-1, 1) + 1) / 2)
+
+
 def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """100 - SSIMULACRA2 per picture (float32), for pictures in [-1, 1] as the layer makes them."""
-    return 100.0 - score((x.float() + 1) / 2, (y.float().clamp(-1, 1) + 1) / 2)
+    """100 - SSIMULACRA2 per picture, for pictures in [-1, 1]: the objective's term."""
+    return 100.0 - layer_score(x, y)
