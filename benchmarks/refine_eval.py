@@ -23,7 +23,6 @@ import os
 import platform
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +43,8 @@ KODAK_BENCH = ROOT / "benchmarks/results/kodak/points.csv"
 
 
 def parse_point(spec: str, model: str) -> zoo.Point:
-    scale, _, rate = spec.partition("+r")
-    return zoo.Point(0, model, Fraction(scale), refine=int(rate) if rate else None)
+    scale, rate = zoo.parse_point_spec(spec)
+    return zoo.Point(0, model, scale, refine=rate)
 
 
 def one(path: Path, spec: str, model: str, effort: int | None) -> dict:

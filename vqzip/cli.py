@@ -522,11 +522,13 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     if as_json:
         typer.echo(json.dumps({"default_quality": default, "points": rows}, indent=2))
         return
-    t = Table(title="vqzip operating points (Kodak means)")
-    cols = ["quality", "model", "scale", "refine", "effort", "bpp", "psnr", "ms_ssim", "ssimulacra2"]
+    t = Table(title="vqzip operating points (Kodak means)",
+              caption="or: the points the encoder may take instead, whichever suits the image (effort 1 and up)")
+    cols = ["quality", "model", "scale", "refine", "or", "effort", "bpp", "psnr", "ms_ssim", "ssimulacra2"]
     for c in cols:
         t.add_column(c)
     for r in rows:
+        r = r | {"or": " ".join(r.get("alternatives", ())) or "-"}
         t.add_row(*[(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c, "-"))) +
                     (" (default)" if c == "quality" and r["quality"] == default else "") for c in cols])
     Console().print(t)

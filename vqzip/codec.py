@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from .coding import container  # video does not import the codec: no circle
-from . import media, search
+from . import choice, media, search
 from .devices import host, pick_device
 from .coding.entropy import decode_tokens, encode_tokens
 from .errors import FormatError, InputError, ModelError
-from .layered import decode_refinement, encode_layers
+from .layered import Base, decode_refinement, encode_base, encode_refinement
 from .model_check import check_header, model_for  # noqa: F401 - part of the codec's API
 from .pixels import resized, scaled_size, to_image, to_tensor  # noqa: F401 - part of the codec's API
 from .coding.refine_entropy import RefineCoder, Side
@@ -76,11 +76,12 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
     """The highest point whose file fits `bpp` bits a pixel. Each point is first encoded at effort 0,
     several times faster than a search, and searched only where that file is near the budget, so
     a budget costs one or two searches instead of one per point above it. Should the search ever
-    grow a file past the budget, the single-pass file that fits is kept."""
+    grow a file past the budget, the single-pass file that fits is kept. A budget picks among the
+    ladder's own points, not their alternatives (choice.py): the budget is the price of a bit."""
     pixels = rgb.width * rgb.height
     budget = budget_bits(bpp, pixels)  # whole bits: the comparisons below are exact
     smallest = None
-    for p in sorted(list_points(), key=lambda p: -p.quality):
+    for p in sorted((p.variants()[0] for p in list_points()), key=lambda p: -p.quality):
         quick = _encode(rgb, info, p, dev, 0)
         if effort and len(quick) * 8 <= budget * SEARCH_SLACK:
             data = _encode(rgb, info, p, dev, effort)
@@ -94,16 +95,51 @@ def _fit_budget(rgb, info, bpp: float, dev: torch.device, effort: int) -> bytes:
 
 def _encode(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effort: int) -> bytes:
     m = get_model(point.model)
-    img = resized(rgb, scaled_size(rgb.width, rgb.height, point.scale))
-    x = to_tensor(img, m.tokenizer.stride).to(dev)
-    tok = m.tokenizer.to(dev)
     if point.refine is not None:
+        if point.alternatives and effort > 0:  # effort 0 is the single pass: the ladder's own point
+            return _chosen(rgb, info, point, dev, effort)
         # the effort goes to the refinement's symbols (refine_search.py): searching the base tokens
         # under the layer did not pay, as the layer re-codes whatever they change
-        return _pack_refined(host(tok.encode(x)[0]), x, point, rgb.width, rgb.height, info, effort)
+        x, base = _base(rgb, m, point.scale, dev)
+        return _pack_refined(base, x, point, rgb.width, rgb.height, info, effort)[0]
+    x = _pixels(rgb, m, point.scale, dev)
+    tok = m.tokenizer.to(dev)
     effort = search.effort_for(tok, effort, point.search_lambda)
     tokens = host(search.find_tokens(tok, m.float_prior.to(dev), x, effort, point.search_lambda)[0])
     return pack_tokens(tokens, point, rgb.width, rgb.height, info, effort, dev)
+
+
+def _pixels(rgb: Image.Image, m: Model, scale: Fraction, dev: torch.device) -> torch.Tensor:
+    """The image at `scale`, as the tokenizer takes it."""
+    return to_tensor(resized(rgb, scaled_size(rgb.width, rgb.height, scale)), m.tokenizer.stride).to(dev)
+
+
+def _base(rgb: Image.Image, m: Model, scale: Fraction, dev: torch.device):
+    """The pixels at `scale` and their base layer, coded (the encoder's tokens: one pass)."""
+    x = _pixels(rgb, m, scale, dev)
+    return x, encode_base(m, host(m.tokenizer.to(dev).encode(x)[0]), dev)
+
+
+def _chosen(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effort: int) -> bytes:
+    """The ladder point's variant (itself or an alternative) that costs least for this image
+    (choice.py), searched at `effort`. Each variant is coded in a single pass and scored on the
+    picture the decoder would show; variants at one scale share their base layer, and the
+    winner's search starts from its base as coded (the search moves only the refinement)."""
+    source = rgb.convert("RGB")
+    variants, bases, costs = point.variants(), {}, []
+    for v in variants:
+        if v.scale not in bases:
+            bases[v.scale] = _base(rgb, get_model(v.model), v.scale, dev)
+        x, base = bases[v.scale]
+        data, coded = _pack_refined(base, x, v, rgb.width, rgb.height, info, 0)
+        coder = get_model(v.model).refine_coder()
+        picture = _picture(decode_refinement(coder, coded.base, coded.symbols, v.refine),
+                           scaled_size(rgb.width, rgb.height, v.scale), (rgb.width, rgb.height), coder.ref,
+                           v.scale, v.refine, dev)
+        costs.append(choice.cost(source, picture, len(data), point.choice_lambda))
+    best = variants[choice.best(costs)]
+    x, base = bases[best.scale]
+    return _pack_refined(base, x, best, rgb.width, rgb.height, info, effort)[0]
 
 
 def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int, info: dict | None,
@@ -127,15 +163,14 @@ def pack_tokens(tokens: np.ndarray, point: Point, width: int, height: int, info:
     return container.pack(header, encode_tokens(m.exact_prior(device), tokens), version=container.COMPACT_VERSION)
 
 
-def _pack_refined(tokens: np.ndarray, x: torch.Tensor, point: Point, width: int, height: int, info: dict,
-                  effort: int) -> bytes:
+def _pack_refined(base: Base, x: torch.Tensor, point: Point, width: int, height: int, info: dict, effort: int):
     """Base layer, then the refinement layer (refine.py) as a chunk of its own: image -> base
-    tokens -> base reconstruction -> refinement symbols -> bytes."""
+    tokens -> base reconstruction -> refinement symbols -> bytes (and the layers, Layers)."""
     m = get_model(point.model)
-    coded = encode_layers(m, tokens, x, point.refine, search.schedule(effort).refine_steps)
+    coded = encode_refinement(m, base, x, point.refine, search.schedule(effort).refine_steps)
     extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
-    return container.pack(_header(m, point, tokens, width, height, info, extra), coded.base_payload, (coded.layer,),
-                          version=container.COMPACT_VERSION)
+    return container.pack(_header(m, point, base.tokens, width, height, info, extra), coded.base_payload,
+                          (coded.layer,), version=container.COMPACT_VERSION), coded
 
 
 def _decode_tokens(data: bytes, max_pixels: int | None = None, surprise: bool = False,
@@ -184,13 +219,23 @@ def decode(data: bytes, device: str = "auto", max_pixels: int | None = None, lay
     dev = pick_device(device)
     header, m, (w, h), tokens, surprise = _decode_tokens(data, max_pixels, n > 1, dev)
     x = m.tokenizer.to(dev).decode(torch.from_numpy(tokens)[None].to(dev))
-    ref = None
+    ref, rate = None, None
     if n > 1:
         x, ref, rate = _refined(data, header, m, x, tokens, surprise)
-    img = resized(to_image(x, w, h), (header.width, header.height))
-    if restore and ref is not None and ref.restorer is not None:
-        img = restored(img, ref.restorer, Fraction(header.scale_num, header.scale_den), rate, dev)
+    img = _picture(x, (w, h), (header.width, header.height), ref if restore else None,
+                   Fraction(header.scale_num, header.scale_den), rate, dev)
     return media.restore_mode(img, header.mode, header.bit_depth, bool(header.extra.get("alpha")))
+
+
+def _picture(x: torch.Tensor, coded_size: tuple[int, int], size: tuple[int, int], ref, scale: Fraction,
+             rate: int | None, dev: torch.device) -> Image.Image:
+    """The RGB picture at the image's size from the reconstruction x at the coded size, through
+    the refinement layer `ref`'s restoration filter where it has one: what decoding shows, and
+    what the encoder's choice of a point (choice.py) scores."""
+    img = resized(to_image(x, *coded_size), size)
+    if ref is not None and ref.restorer is not None:
+        img = restored(img, ref.restorer, scale, rate, dev)
+    return img
 
 
 def restored(img: Image.Image, restorer, scale: Fraction, rate: int, dev: torch.device) -> Image.Image:

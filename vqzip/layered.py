@@ -20,19 +20,38 @@ class Layers:
     side: Side
 
 
+@dataclass
+class Base:
+    """The base layer of pixels x, coded: what every refinement of it at any rate level shares."""
+    tokens: np.ndarray       # (hb, wb)
+    payload: bytes           # coded by the exact prior
+    surprise: np.ndarray     # the exact prior's surprise at each token, in bits (the layer's side input)
+    picture: torch.Tensor    # the base reconstruction (1, 3, H, W)
+
+
+def encode_base(m, tokens: np.ndarray, device: torch.device) -> Base:
+    """Code the base tokens (hb, wb) with `m`'s exact prior and reconstruct them."""
+    surprise = np.zeros(tokens.shape, np.int64)  # filled in by the exact prior while it codes
+    payload = encode_tokens(m.exact_prior(device), tokens, surprise)
+    return Base(tokens, payload, surprise, m.tokenizer.decode(torch.from_numpy(tokens)[None].to(device)))
+
+
+def encode_refinement(m, base: Base, x: torch.Tensor, rate: int, steps: int) -> Layers:
+    """The refinement of `base` towards pixels x (1, 3, H, W) at `rate`, searched for `steps` steps
+    (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer."""
+    coder = m.refine_coder()
+    coder.ref.to(x.device)
+    side = Side(torch.from_numpy(base.tokens), torch.from_numpy(base.surprise), rate)
+    from . import refine_search  # here, not at the top: decoding needs neither the search nor the trainer's loss it imports
+    symbols = refine_search.find_symbols(coder, x, base.picture, side, steps)
+    layer = coder.encode(symbols, side)  # on x's device: the coder takes them to the host
+    return Layers(base.payload, layer, base.picture, symbols, side)
+
+
 def encode_layers(m, tokens: np.ndarray, x: torch.Tensor, rate: int, steps: int) -> Layers:
     """The base tokens (hb, wb) of pixels x (1, 3, H, W) and the refinement at `rate`, searched for
     `steps` steps (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer."""
-    surprise = np.zeros(tokens.shape, np.int64)  # filled in by the exact prior while it codes
-    base_payload = encode_tokens(m.exact_prior(x.device), tokens, surprise)
-    coder = m.refine_coder()
-    coder.ref.to(x.device)
-    base = m.tokenizer.decode(torch.from_numpy(tokens)[None].to(x.device))
-    side = Side(torch.from_numpy(tokens), torch.from_numpy(surprise), rate)
-    from . import refine_search  # here, not at the top: decoding needs neither the search nor the trainer's loss it imports
-    symbols = refine_search.find_symbols(coder, x, base, side, steps)
-    layer = coder.encode(symbols, side)  # on x's device: the coder takes them to the host
-    return Layers(base_payload, layer, base, symbols, side)
+    return encode_refinement(m, encode_base(m, tokens, x.device), x, rate, steps)
 
 
 def decode_refinement(coder, base: torch.Tensor, symbols, rate: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -174,6 +174,10 @@ class Point:
     # videos with `refine` (key frames refined): the inter layer's rate level for predicted frames
     # (inter.py), whose skip decisions price a bit at `lam`
     inter: int | None = None
+    # images: other refined points (scale, rate level) the encoder may code this quality at instead,
+    # whichever costs least for the image at `choice_lambda` (choice.py); () keeps to this one
+    alternatives: tuple[tuple[Fraction, int], ...] = ()
+    choice_lambda: float | None = None
 
     @property
     def key(self) -> str:
@@ -183,7 +187,24 @@ class Point:
     def as_dict(self) -> dict:
         out = {"quality": self.quality, "model": self.model, "scale": str(self.scale)}
         return out | ({"refine": self.refine} if self.refine is not None else {}) | \
-            ({"inter": self.inter} if self.inter is not None else {})
+            ({"inter": self.inter} if self.inter is not None else {}) | \
+            ({"alternatives": [point_spec(s, r) for s, r in self.alternatives]} if self.alternatives else {})
+
+    def variants(self) -> list["Point"]:
+        """The points the encoder may code this quality at: this one first, then its alternatives."""
+        return [replace(self, alternatives=(), choice_lambda=None)] + [
+            replace(self, scale=s, refine=r, alternatives=(), choice_lambda=None) for s, r in self.alternatives]
+
+
+def point_spec(scale: Fraction, refine: int | None) -> str:
+    """A point as the benchmarks and points.json write it: "3/4+r1" (scale 3/4, rate level 1), "3/4"."""
+    return str(scale) + (f"+r{refine}" if refine is not None else "")
+
+
+def parse_point_spec(spec: str) -> tuple[Fraction, int | None]:
+    """The inverse of point_spec."""
+    scale, _, rate = spec.partition("+r")
+    return Fraction(scale), (int(rate) if rate else None)
 
 
 def list_points(kind: str = "image") -> list[Point]:
@@ -198,7 +219,8 @@ def list_points(kind: str = "image") -> list[Point]:
     spec = json.loads(f.read_text())
     rows = spec.get(kind, spec["points"]) if kind in ("video", "video_tokens") else spec["points"]
     return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
-                  p.get("refine"), p.get("inter")) for p in rows]
+                  p.get("refine"), p.get("inter"), tuple(parse_point_spec(a) for a in p.get("alternatives", ())),
+                  p.get("choice_lambda")) for p in rows]
 
 
 def default_quality() -> int:

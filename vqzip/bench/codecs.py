@@ -345,7 +345,10 @@ class VQZipCodec(Codec):
         if p is None:
             return f"q{self._quality(setting)}"
         refine = f" + refinement r{p.refine}" if getattr(p, "refine", None) is not None else ""
-        return f"q{p.quality} ({p.model} x{p.scale}{refine}, effort {self.effective_effort()})"
+        # a point with alternatives is coded at whichever variant suits each image (vqzip/choice.py)
+        n = len(getattr(p, "alternatives", ())) if self.effective_effort() else 0
+        chosen = f" or {n} alternative{'s' * (n > 1)}" if n else ""
+        return f"q{p.quality} ({p.model} x{p.scale}{refine}{chosen}, effort {self.effective_effort()})"
 
     def _roundtrip(self, img, setting):
         from ..codec import decode, encode_image

@@ -1,0 +1,124 @@
+"""The per-image choice of an operating point (vqzip/choice.py), simulated from sweeps of real .vqz
+files: which weight of MS-SSIM and which price of a bit (lambda) each ladder point should have.
+
+Each ladder point is a set of variants, the ladder's own point first ("1/2+r3,3/4+r1,1+r1").
+For every image the encoder codes each variant at effort 0, picks the one of least
+J = -(PSNR + W * MS-SSIM) + lambda * bpp, then searches that one at the point's effort. So the
+choice is made on an effort-0 sweep's rows (CHOOSE) and scored on a sweep at the bench's effort
+(SCORE); both are `refine_eval.py` folders (their rows.jsonl) or rows files, over the same images.
+
+--fit: each point's lambda is set so that the chosen files' mean bpp on these images equals the
+ladder point's own (a rate calibration: the ladder's points stay where they were), for each W of
+--weights; the lambdas go to OUT. Without --fit the lambdas come from --lambdas (a JSON file this
+wrote, at the W it names).
+
+BD-rate of the chosen ladder against the fixed one (the ladder's own points, on the same images)
+on PSNR, MS-SSIM (in dB) and SSIMULACRA2; with --bench (a bench points.csv of the same images),
+also against AVIF there, q1 (the base layer alone, which has no variants) taken from the bench.
+
+usage: python benchmarks/point_choice.py CHOOSE SCORE --ladder "1/2+r0;1/2+r0,1/2+r1;..."
+       (--fit --weights 50,100,200 | --lambdas FILE.json --weight 100) [--bench points.csv] [--out OUT.json]
+"""
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from refine_eval import METRICS, bd, codec_curve  # noqa: E402
+
+
+def load(where: str) -> dict:
+    """A sweep's rows by (image, point): `where` is a rows file or a folder holding rows.jsonl."""
+    f = Path(where) if Path(where).is_file() else Path(where) / "rows.jsonl"
+    rows = [json.loads(line) for line in f.read_text().splitlines()]
+    return {(r["image"], r["point"]): r for r in rows}
+
+
+def chosen(choose: dict, score: dict, images: list[str], variants: list[str], w: float, lam: float):
+    """The variant each image gets, and the means of the SCORE rows of those variants."""
+    picks = []
+    for im in images:
+        costs = [-(choose[(im, v)]["psnr"] + w * choose[(im, v)]["ms_ssim"]) + lam * choose[(im, v)]["bpp"]
+                 for v in variants]
+        picks.append(variants[min(range(len(costs)), key=lambda i: (costs[i], i))])
+    means = {k: float(np.mean([score[(im, v)][k] for im, v in zip(images, picks)])) for k in ("bpp", *METRICS)}
+    return picks, means
+
+
+def fit(choose, score, images, variants, w, target):
+    """The lambda whose chosen files' mean bpp is nearest `target` (bisection in log lambda: a higher
+    price of a bit never picks a bigger file, so the mean bpp falls with it)."""
+    lo, hi = np.log(1e-2), np.log(1e4)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if chosen(choose, score, images, variants, w, float(np.exp(mid)))[1]["bpp"] > target:
+            lo = mid
+        else:
+            hi = mid
+    cands = [float(np.exp(lo)), float(np.exp(hi))]
+    return min(cands, key=lambda lam: abs(chosen(choose, score, images, variants, w, lam)[1]["bpp"] - target))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("choose")
+    ap.add_argument("score")
+    ap.add_argument("--ladder", required=True)
+    ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--weights", default="100")
+    ap.add_argument("--lambdas", default=None)
+    ap.add_argument("--weight", type=float, default=None)
+    ap.add_argument("--bench", default=None)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    choose, score = load(a.choose), load(a.score)
+    ladder = [spec.split(",") for spec in a.ladder.split(";")]
+    used = {v for vs in ladder for v in vs}
+    images = sorted(set.intersection(*({im for im, p in d if p == v} for d in (choose, score) for v in used)))
+    fixed = [{k: float(np.mean([score[(im, vs[0])][k] for im in images])) for k in ("bpp", *METRICS)} for vs in ladder]
+    anchors = None
+    if a.bench:
+        names = {Path(im).name for im in images}
+        vq = codec_curve("vqzip", Path(a.bench), names)
+        anchors = (next(p for p in vq if p["setting"].startswith("q1 ")), codec_curve("avif", Path(a.bench), names))
+    if a.fit:
+        runs = [(float(w), None) for w in a.weights.split(",")]
+    else:
+        given = json.loads(Path(a.lambdas).read_text())
+        w = a.weight if a.weight is not None else given["weight"]
+        runs = [(w, next(r["lambdas"] for r in given["runs"] if r["weight"] == w))]
+    out = {"command": "python benchmarks/point_choice.py " + " ".join(sys.argv[1:]), "images": images, "runs": []}
+    if anchors:
+        q1, avif = anchors
+        ref = {m: bd(avif, [q1] + fixed, m) for m in METRICS}
+        out["fixed_vs_avif"] = ref
+        print(f"{len(images)} images; the fixed ladder against AVIF:", " ".join(f"{m} {v:+.1f}" for m, v in ref.items()))
+    for w, lams in runs:
+        if lams is None:
+            lams = [fit(choose, score, images, vs, w, f["bpp"]) if len(vs) > 1 else None for vs, f in zip(ladder, fixed)]
+        pts, picks = [], []
+        for vs, lam, f in zip(ladder, lams, fixed):
+            if len(vs) == 1:
+                pts.append(f)
+                picks.append({vs[0]: len(images)})
+                continue
+            p, m = chosen(choose, score, images, vs, w, lam)
+            pts.append(m)
+            picks.append(dict(collections.Counter(p)))
+        run = {"weight": w, "lambdas": lams, "picks": picks, "points": pts,
+               "bd_rate_vs_fixed": {m: bd(fixed, pts, m) for m in METRICS}}
+        if anchors:
+            run["bd_rate_vs_avif"] = {m: bd(anchors[1], [anchors[0]] + pts, m) for m in METRICS}
+        out["runs"].append(run)
+        print(f"W {w:g}: vs fixed", " ".join(f"{m} {v:+.2f}" for m, v in run["bd_rate_vs_fixed"].items()),
+              *(["| vs AVIF", *(f"{m} {v:+.1f}" for m, v in run["bd_rate_vs_avif"].items())] if anchors else []))
+    if a.out:
+        Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
