@@ -152,7 +152,9 @@ def write_card_table(card: Path, m: dict, command: str):
                  f"empirical token entropy {cb['empirical_entropy_bits']:.2f} bits (at most {cb['entropy_bound_bits']:.2f} "
                  f"can be seen in this many tokens); high/low halves {cb['hi_entropy_bits']:.2f} / {cb['lo_entropy_bits']:.2f} bits."]
     block = "\n".join(["<!-- measured -->", f"Measured on {m['measured_on']} with `{command}` "
-                        "(2-core CPU; s per image: encode plus decode, from the file to the image and back).", "", *rows, "<!-- /measured -->"])
+                        "(2-core CPU; s per image: encode plus decode, from the file to the image and back). "
+                        "A point with alternatives in models/points.json is each image's choice among them "
+                        "(vqzip/choice.py), named by the ladder's own point.", "", *rows, "<!-- /measured -->"])
     text = card.read_text() if card.exists() else "<!-- measured -->\n<!-- /measured -->\n"
     a, b = text.index("<!-- measured -->"), text.index("<!-- /measured -->") + len("<!-- /measured -->")
     card.write_text(text[:a] + block + text[b:])
