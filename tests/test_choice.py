@@ -10,6 +10,7 @@ from PIL import Image
 from conftest import ROOT, SEARCHED, macaw
 from vqzip import choice, codec, zoo
 from vqzip.coding import container
+from vqzip.errors import ModelError
 
 MODELS = ROOT / "models"
 
@@ -70,3 +71,16 @@ def test_effort_0_codes_the_ladder_point_itself(ladder_with_choice):
 def test_distortion_of_a_tiny_picture_is_psnr_alone():
     a, b = Image.new("RGB", (8, 8), (10, 20, 30)), Image.new("RGB", (8, 8), (12, 20, 30))
     assert choice.distortion(a, b) == pytest.approx(-10 * math.log10(255 ** 2 / (4 / 3)))
+
+
+@pytest.mark.parametrize("row", [{"alternatives": ["3/4"], "choice_lambda": 50.0},
+                                 {"alternatives": ["3/4+r1"], "choice_lambda": None},
+                                 {"alternatives": ["3/4+r1"], "choice_lambda": -1}])
+def test_a_points_file_with_unusable_alternatives_is_refused(tmp_path, monkeypatch, row):
+    (tmp_path / "f16-lfq20").symlink_to(MODELS / "f16-lfq20")
+    spec = json.loads((MODELS / "points.json").read_text())
+    next(p for p in spec["points"] if p["quality"] == 6).update(row)
+    (tmp_path / "points.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("VQZIP_MODELS", str(tmp_path))
+    with pytest.raises(ModelError, match="quality 6's alternatives"):
+        zoo.list_points()

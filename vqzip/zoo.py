@@ -219,8 +219,19 @@ def list_points(kind: str = "image") -> list[Point]:
     spec = json.loads(f.read_text())
     rows = spec.get(kind, spec["points"]) if kind in ("video", "video_tokens") else spec["points"]
     return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
-                  p.get("refine"), p.get("inter"), tuple(parse_point_spec(a) for a in p.get("alternatives", ())),
-                  p.get("choice_lambda")) for p in rows]
+                  p.get("refine"), p.get("inter"), _alternatives(p), p.get("choice_lambda")) for p in rows]
+
+
+def _alternatives(p: dict) -> tuple[tuple[Fraction, int], ...]:
+    """A points.json row's alternatives, checked: refined points, beside a refined point with a
+    price of a bit to choose among them by."""
+    alts = tuple(parse_point_spec(a) for a in p.get("alternatives", ()))
+    lam = p.get("choice_lambda")
+    if alts and (p.get("refine") is None or any(r is None for _, r in alts)
+                 or not isinstance(lam, (int, float)) or not lam > 0):
+        raise ModelError(f"points.json: quality {p['quality']}'s alternatives must be refined points "
+                         "(\"3/4+r1\") of a refined point with a positive choice_lambda")
+    return alts
 
 
 def default_quality() -> int:
