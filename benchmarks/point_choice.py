@@ -16,8 +16,13 @@ BD-rate of the chosen ladder against the fixed one (the ladder's own points, on 
 on PSNR, MS-SSIM (in dB) and SSIMULACRA2; with --bench (a bench points.csv of the same images),
 also against AVIF there, q1 (the base layer alone, which has no variants) taken from the bench.
 
+--ssim2-weight adds SSIMULACRA2 to the cost (the encoder has no such term: a probe), and --fixed
+names the fixed ladder's points where they are not each set's first (rows of two layers merged
+with prefixes such as "Y:1+r1", "S:1+r1", to probe a choice between layers).
+
 usage: python benchmarks/point_choice.py CHOOSE SCORE --ladder "1/2+r0;1/2+r0,1/2+r1;..."
-       (--fit --weights 50,100,200 | --lambdas FILE.json --weight 100) [--bench points.csv] [--out OUT.json]
+       (--fit --weights 50,100,200 | --lambdas FILE.json --weight 100) [--ssim2-weight 0.05]
+       [--fixed "1/2+r0,1/2+r1,..."] [--bench points.csv] [--out OUT.json]
 """
 import argparse
 import collections
@@ -38,29 +43,31 @@ def load(where: str) -> dict:
     return {(r["image"], r["point"]): r for r in rows}
 
 
-def chosen(choose: dict, score: dict, images: list[str], variants: list[str], w: float, lam: float):
-    """The variant each image gets, and the means of the SCORE rows of those variants."""
+def chosen(choose: dict, score: dict, images: list[str], variants: list[str], w: float, lam: float,
+           w2: float = 0.0):
+    """The variant each image gets, and the means of the SCORE rows of those variants. `w2` weighs
+    SSIMULACRA2 in the cost (not in the encoder: a probe of what such a term would do)."""
     picks = []
     for im in images:
-        costs = [-(choose[(im, v)]["psnr"] + w * choose[(im, v)]["ms_ssim"]) + lam * choose[(im, v)]["bpp"]
-                 for v in variants]
+        costs = [-(choose[(im, v)]["psnr"] + w * choose[(im, v)]["ms_ssim"] + w2 * choose[(im, v)]["ssimulacra2"])
+                 + lam * choose[(im, v)]["bpp"] for v in variants]
         picks.append(variants[min(range(len(costs)), key=lambda i: (costs[i], i))])
     means = {k: float(np.mean([score[(im, v)][k] for im, v in zip(images, picks)])) for k in ("bpp", *METRICS)}
     return picks, means
 
 
-def fit(choose, score, images, variants, w, target):
+def fit(choose, score, images, variants, w, target, w2=0.0):
     """The lambda whose chosen files' mean bpp is nearest `target` (bisection in log lambda: a higher
     price of a bit never picks a bigger file, so the mean bpp falls with it)."""
     lo, hi = np.log(1e-2), np.log(1e4)
     for _ in range(60):
         mid = (lo + hi) / 2
-        if chosen(choose, score, images, variants, w, float(np.exp(mid)))[1]["bpp"] > target:
+        if chosen(choose, score, images, variants, w, float(np.exp(mid)), w2)[1]["bpp"] > target:
             lo = mid
         else:
             hi = mid
     cands = [float(np.exp(lo)), float(np.exp(hi))]
-    return min(cands, key=lambda lam: abs(chosen(choose, score, images, variants, w, lam)[1]["bpp"] - target))
+    return min(cands, key=lambda lam: abs(chosen(choose, score, images, variants, w, lam, w2)[1]["bpp"] - target))
 
 
 def main():
@@ -72,6 +79,9 @@ def main():
     ap.add_argument("--weights", default="100")
     ap.add_argument("--lambdas", default=None)
     ap.add_argument("--weight", type=float, default=None)
+    ap.add_argument("--ssim2-weight", type=float, default=0.0, help="weight of SSIMULACRA2 in the cost (a probe)")
+    ap.add_argument("--fixed", default=None, help="the fixed ladder's points, if not each set's first (e.g. another "
+                    "layer's rows, named with a prefix)")
     ap.add_argument("--bench", default=None)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -79,7 +89,8 @@ def main():
     ladder = [spec.split(",") for spec in a.ladder.split(";")]
     used = {v for vs in ladder for v in vs}
     images = sorted(set.intersection(*({im for im, p in d if p == v} for d in (choose, score) for v in used)))
-    fixed = [{k: float(np.mean([score[(im, vs[0])][k] for im in images])) for k in ("bpp", *METRICS)} for vs in ladder]
+    own = a.fixed.split(",") if a.fixed else [vs[0] for vs in ladder]
+    fixed = [{k: float(np.mean([score[(im, o)][k] for im in images])) for k in ("bpp", *METRICS)} for o in own]
     anchors = None
     if a.bench:
         names = {Path(im).name for im in images}
@@ -99,17 +110,18 @@ def main():
         print(f"{len(images)} images; the fixed ladder against AVIF:", " ".join(f"{m} {v:+.1f}" for m, v in ref.items()))
     for w, lams in runs:
         if lams is None:
-            lams = [fit(choose, score, images, vs, w, f["bpp"]) if len(vs) > 1 else None for vs, f in zip(ladder, fixed)]
+            lams = [fit(choose, score, images, vs, w, f["bpp"], a.ssim2_weight) if len(vs) > 1 else None
+                    for vs, f in zip(ladder, fixed)]
         pts, picks = [], []
         for vs, lam, f in zip(ladder, lams, fixed):
             if len(vs) == 1:
                 pts.append(f)
                 picks.append({vs[0]: len(images)})
                 continue
-            p, m = chosen(choose, score, images, vs, w, lam)
+            p, m = chosen(choose, score, images, vs, w, lam, a.ssim2_weight)
             pts.append(m)
             picks.append(dict(collections.Counter(p)))
-        run = {"weight": w, "lambdas": lams, "picks": picks, "points": pts,
+        run = {"weight": w, "ssim2_weight": a.ssim2_weight, "lambdas": lams, "picks": picks, "points": pts,
                "bd_rate_vs_fixed": {m: bd(fixed, pts, m) for m in METRICS}}
         if anchors:
             run["bd_rate_vs_avif"] = {m: bd(anchors[1], [anchors[0]] + pts, m) for m in METRICS}
