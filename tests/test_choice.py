@@ -15,15 +15,19 @@ from vqzip.errors import ModelError
 MODELS = ROOT / "models"
 
 
-@pytest.fixture
-def ladder_with_choice(tmp_path, monkeypatch):
-    """The shipped models with a points.json whose q6 names two alternatives."""
+def install_q6(tmp_path, monkeypatch, **row):
+    """The shipped models with a points.json whose q6 row is changed by `row`."""
     (tmp_path / "f16-lfq20").symlink_to(MODELS / "f16-lfq20")
     spec = json.loads((MODELS / "points.json").read_text())
-    q6 = next(p for p in spec["points"] if p["quality"] == 6)
-    q6 |= {"alternatives": ["3/4+r1", "1+r2"], "choice_lambda": 50.0}
+    next(p for p in spec["points"] if p["quality"] == 6).update(row)
     (tmp_path / "points.json").write_text(json.dumps(spec))
     monkeypatch.setenv("VQZIP_MODELS", str(tmp_path))
+
+
+@pytest.fixture
+def ladder_with_choice(tmp_path, monkeypatch):
+    """q6 with two alternatives (set here, not the shipped ones, so that the tests do not move with them)."""
+    install_q6(tmp_path, monkeypatch, alternatives=["3/4+r1", "1+r2"], choice_lambda=50.0)
     return zoo.resolve(quality=6)
 
 
@@ -63,6 +67,18 @@ def test_choice_scores_the_decoded_pictures_and_keeps_the_cheapest(ladder_with_c
     assert data == codec.encode_image(src, point=pick, effort=1)
 
 
+@pytest.mark.parametrize("price, pick", [(1e-6, "best picture"), (1e6, "smallest file")])
+def test_the_price_of_a_bit_decides(tmp_path, monkeypatch, price, pick):
+    """Bits nearly free: the variant with the best picture wins; bits dear: the smallest file."""
+    install_q6(tmp_path, monkeypatch, alternatives=["3/4+r1", "1+r2"], choice_lambda=price)
+    src = macaw(SEARCHED)
+    singles = [codec.encode_image(src, point=v, effort=0) for v in zoo.resolve(quality=6).variants()]
+    key = (lambda d: choice.distortion(src, codec.decode(d))) if pick == "best picture" else len
+    want = zoo.resolve(quality=6).variants()[min(range(3), key=lambda i: key(singles[i]))]
+    header = container.read_header(codec.encode_image(src, quality=6, effort=1)[:container.HEADER_PREFIX_BYTES], verify=False)
+    assert (Fraction(header.scale_num, header.scale_den), header.extra["refine"]["rate"]) == (want.scale, want.refine)
+
+
 def test_effort_0_codes_the_ladder_point_itself(ladder_with_choice):
     src = macaw(SEARCHED)
     assert codec.encode_image(src, quality=6, effort=0) == codec.encode_image(src, point=ladder_with_choice.variants()[0], effort=0)
@@ -77,10 +93,6 @@ def test_distortion_of_a_tiny_picture_is_psnr_alone():
                                  {"alternatives": ["3/4+r1"], "choice_lambda": None},
                                  {"alternatives": ["3/4+r1"], "choice_lambda": -1}])
 def test_a_points_file_with_unusable_alternatives_is_refused(tmp_path, monkeypatch, row):
-    (tmp_path / "f16-lfq20").symlink_to(MODELS / "f16-lfq20")
-    spec = json.loads((MODELS / "points.json").read_text())
-    next(p for p in spec["points"] if p["quality"] == 6).update(row)
-    (tmp_path / "points.json").write_text(json.dumps(spec))
-    monkeypatch.setenv("VQZIP_MODELS", str(tmp_path))
+    install_q6(tmp_path, monkeypatch, **row)
     with pytest.raises(ModelError, match="quality 6's alternatives"):
         zoo.list_points()
