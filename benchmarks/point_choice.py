@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refine_eval import METRICS, bd, codec_curve  # noqa: E402
+from vqzip.choice import best  # noqa: E402 (refine_eval put the repository on the path)
 
 
 def load(where: str) -> dict:
@@ -51,7 +52,7 @@ def chosen(choose: dict, score: dict, images: list[str], variants: list[str], w:
     for im in images:
         costs = [-(choose[(im, v)]["psnr"] + w * choose[(im, v)]["ms_ssim"] + w2 * choose[(im, v)]["ssimulacra2"])
                  + lam * choose[(im, v)]["bpp"] for v in variants]
-        picks.append(variants[min(range(len(costs)), key=lambda i: (costs[i], i))])
+        picks.append(variants[best(costs)])  # the encoder's own tie rule
     means = {k: float(np.mean([score[(im, v)][k] for im, v in zip(images, picks)])) for k in ("bpp", *METRICS)}
     return picks, means
 

@@ -125,18 +125,18 @@ def _chosen(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     (choice.py), searched at `effort`. Each variant is coded in a single pass and scored on the
     picture the decoder would show; variants at one scale share their base layer, and the
     winner's search starts from its base as coded (the search moves only the refinement)."""
-    source = rgb.convert("RGB")
+    m = get_model(point.model)  # the variants differ in scale and rate level only
+    coder = m.refine_coder()
     variants, bases, costs = point.variants(), {}, []
     for v in variants:
         if v.scale not in bases:
-            bases[v.scale] = _base(rgb, get_model(v.model), v.scale, dev)
+            bases[v.scale] = _base(rgb, m, v.scale, dev)
         x, base = bases[v.scale]
         data, coded = _pack_refined(base, x, v, rgb.width, rgb.height, info, 0)
-        coder = get_model(v.model).refine_coder()
         picture = _picture(decode_refinement(coder, coded.base, coded.symbols, v.refine),
                            scaled_size(rgb.width, rgb.height, v.scale), (rgb.width, rgb.height), coder.ref,
                            v.scale, v.refine, dev)
-        costs.append(choice.cost(source, picture, len(data), point.choice_lambda))
+        costs.append(choice.cost(rgb, picture, len(data), point.choice_lambda))  # rgb: 8-bit RGB (media.prepare_image)
     best = variants[choice.best(costs)]
     x, base = bases[best.scale]
     return _pack_refined(base, x, best, rgb.width, rgb.height, info, effort)[0]
