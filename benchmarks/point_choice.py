@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refine_eval import METRICS, bd, codec_curve  # noqa: E402
-from vqzip.choice import best  # noqa: E402 (refine_eval put the repository on the path)
+from vqzip.choice import best, shortlist  # noqa: E402 (refine_eval put the repository on the path)
 
 
 def load(where: str) -> dict:
@@ -45,30 +45,37 @@ def load(where: str) -> dict:
 
 
 def chosen(choose: dict, score: dict, images: list[str], variants: list[str], w: float, lam: float,
-           w2: float = 0.0):
+           w2: float = 0.0, keep: int = 1):
     """The variant each image gets, and the means of the SCORE rows of those variants. `w2` weighs
-    SSIMULACRA2 in the cost (not in the encoder: a probe of what such a term would do)."""
+    SSIMULACRA2 in the cost. keep > 1: the `keep` variants of least cost on the CHOOSE rows are
+    scored again on the SCORE rows and the least of those is chosen (the encoder's choice.SEARCHED)."""
     picks = []
     for im in images:
-        costs = [-(choose[(im, v)]["psnr"] + w * choose[(im, v)]["ms_ssim"] + w2 * choose[(im, v)]["ssimulacra2"])
-                 + lam * choose[(im, v)]["bpp"] for v in variants]
-        picks.append(variants[best(costs)])  # the encoder's own tie rule
+        def cost(rows, v):
+            r = rows[(im, v)]
+            return -(r["psnr"] + w * r["ms_ssim"] + w2 * r["ssimulacra2"]) + lam * r["bpp"]
+        costs = [cost(choose, v) for v in variants]
+        if keep > 1:
+            short = [variants[i] for i in (shortlist(costs, keep) if len(variants) > keep else range(len(variants)))]
+            picks.append(short[best([cost(score, v) for v in short])])
+        else:
+            picks.append(variants[best(costs)])  # the encoder's own tie rule
     means = {k: float(np.mean([score[(im, v)][k] for im, v in zip(images, picks)])) for k in ("bpp", *METRICS)}
     return picks, means
 
 
-def fit(choose, score, images, variants, w, target, w2=0.0):
+def fit(choose, score, images, variants, w, target, w2=0.0, keep=1):
     """The lambda whose chosen files' mean bpp is nearest `target` (bisection in log lambda: a higher
     price of a bit never picks a bigger file, so the mean bpp falls with it)."""
     lo, hi = np.log(1e-2), np.log(1e4)
     for _ in range(60):
         mid = (lo + hi) / 2
-        if chosen(choose, score, images, variants, w, float(np.exp(mid)), w2)[1]["bpp"] > target:
+        if chosen(choose, score, images, variants, w, float(np.exp(mid)), w2, keep)[1]["bpp"] > target:
             lo = mid
         else:
             hi = mid
     cands = [float(np.exp(lo)), float(np.exp(hi))]
-    return min(cands, key=lambda lam: abs(chosen(choose, score, images, variants, w, lam, w2)[1]["bpp"] - target))
+    return min(cands, key=lambda lam: abs(chosen(choose, score, images, variants, w, lam, w2, keep)[1]["bpp"] - target))
 
 
 def main():
@@ -83,6 +90,8 @@ def main():
     ap.add_argument("--ssim2-weight", type=float, default=0.0, help="weight of SSIMULACRA2 in the cost (a probe)")
     ap.add_argument("--fixed", default=None, help="the fixed ladder's points, if not each set's first (e.g. another "
                     "layer's rows, named with a prefix)")
+    ap.add_argument("--keep", type=int, default=1, help="the variants of least cost on CHOOSE rescored on SCORE "
+                    "(the encoder's choice.SEARCHED); 1: chosen on CHOOSE alone")
     ap.add_argument("--bench", default=None)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -111,7 +120,7 @@ def main():
         print(f"{len(images)} images; the fixed ladder against AVIF:", " ".join(f"{m} {v:+.1f}" for m, v in ref.items()))
     for w, lams in runs:
         if lams is None:
-            lams = [fit(choose, score, images, vs, w, f["bpp"], a.ssim2_weight) if len(vs) > 1 else None
+            lams = [fit(choose, score, images, vs, w, f["bpp"], a.ssim2_weight, a.keep) if len(vs) > 1 else None
                     for vs, f in zip(ladder, fixed)]
         pts, picks = [], []
         for vs, lam, f in zip(ladder, lams, fixed):
@@ -119,10 +128,10 @@ def main():
                 pts.append(f)
                 picks.append({vs[0]: len(images)})
                 continue
-            p, m = chosen(choose, score, images, vs, w, lam, a.ssim2_weight)
+            p, m = chosen(choose, score, images, vs, w, lam, a.ssim2_weight, a.keep)
             pts.append(m)
             picks.append(dict(collections.Counter(p)))
-        run = {"weight": w, "ssim2_weight": a.ssim2_weight, "lambdas": lams, "picks": picks, "points": pts,
+        run = {"weight": w, "ssim2_weight": a.ssim2_weight, "keep": a.keep, "lambdas": lams, "picks": picks, "points": pts,
                "bd_rate_vs_fixed": {m: bd(fixed, pts, m) for m in METRICS}}
         if anchors:
             run["bd_rate_vs_avif"] = {m: bd(anchors[1], [anchors[0]] + pts, m) for m in METRICS}

@@ -43,8 +43,9 @@ KODAK_BENCH = ROOT / "benchmarks/results/kodak/points.csv"
 
 
 def parse_point(spec: str, model: str) -> zoo.Point:
-    scale, rate = zoo.parse_point_spec(spec)
-    return zoo.Point(0, model, scale, refine=rate)
+    """A point spec ("1+r1", "1+r0@perceptual": another installed layer's) of `model`."""
+    scale, rate, layer = zoo.parse_point_spec(spec)
+    return zoo.Point(0, model, scale, refine=rate, layer=layer)
 
 
 def one(path: Path, spec: str, model: str, effort: int | None) -> dict:

@@ -123,23 +123,28 @@ def _base(rgb: Image.Image, m: Model, scale: Fraction, dev: torch.device):
 def _chosen(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effort: int) -> bytes:
     """The ladder point's variant (itself or an alternative) that costs least for this image
     (choice.py), searched at `effort`. Each variant is coded in a single pass and scored on the
-    picture the decoder would show; variants at one scale share their base layer, and the
-    winner's search starts from its base as coded (the search moves only the refinement)."""
-    m = get_model(point.model)  # the variants differ in scale and rate level only
-    coder = m.refine_coder()
-    variants, bases, costs = point.variants(), {}, []
-    for v in variants:
+    picture the decoder would show; the choice.SEARCHED cheapest are searched, each from its base
+    layer as coded (the search moves only the refinement), scored again, and the cheapest searched
+    file is kept. Variants at one scale share their base layer."""
+    m = get_model(point.model)  # the variants differ in scale, rate level and layer only
+    variants, bases = point.variants(), {}
+
+    def coded(v: Point, e: int) -> tuple[bytes, float]:
         if v.scale not in bases:
             bases[v.scale] = _base(rgb, m, v.scale, dev)
         x, base = bases[v.scale]
-        data, coded = _pack_refined(base, x, v, rgb.width, rgb.height, info, 0)
-        picture = _picture(decode_refinement(coder, coded.base, coded.symbols, v.refine),
-                           scaled_size(rgb.width, rgb.height, v.scale), (rgb.width, rgb.height), coder.ref,
-                           v.scale, v.refine, dev)
-        costs.append(choice.cost(rgb, picture, len(data), point.choice_lambda))  # rgb: 8-bit RGB (media.prepare_image)
-    best = variants[choice.best(costs)]
-    x, base = bases[best.scale]
-    return _pack_refined(base, x, best, rgb.width, rgb.height, info, effort)[0]
+        data, layers = _pack_refined(base, x, v, rgb.width, rgb.height, info, e)
+        coder = m.refine_coder(m.layer_hash(v.layer))
+        picture = _picture(decode_refinement(coder, layers.base, layers.symbols, v.refine),
+                           scaled_size(rgb.width, rgb.height, v.scale), (rgb.width, rgb.height), coder.ref, v.scale,
+                           v.refine, dev)
+        return data, choice.cost(rgb, picture, len(data), point.choice_lambda)  # rgb: 8-bit RGB (media.prepare_image)
+
+    keep = range(len(variants))
+    if len(variants) > choice.SEARCHED:  # else every variant is searched: no single pass needed
+        keep = choice.shortlist([coded(v, 0)[1] for v in variants], choice.SEARCHED)
+    searched = [coded(variants[i], effort) for i in keep]
+    return searched[choice.best([c for _, c in searched])][0]
 
 
 def _header(m: Model, point: Point, tokens: np.ndarray, width: int, height: int, info: dict | None,
@@ -167,8 +172,8 @@ def _pack_refined(base: Base, x: torch.Tensor, point: Point, width: int, height:
     """Base layer, then the refinement layer (refine.py) as a chunk of its own: image -> base
     tokens -> base reconstruction -> refinement symbols -> bytes (and the layers, Layers)."""
     m = get_model(point.model)
-    coded = encode_refinement(m, base, x, point.refine, search.schedule(effort).refine_steps)
-    extra = {"refine": {"rate": point.refine, "weights": m.refine_hash.hex()}} | ({"effort": effort} if effort else {})
+    coded = encode_refinement(m, base, x, point.refine, search.schedule(effort).refine_steps, point.layer)
+    extra = {"refine": {"rate": point.refine, "weights": m.layer_hash(point.layer)}} | ({"effort": effort} if effort else {})
     return container.pack(_header(m, point, base.tokens, width, height, info, extra), coded.base_payload,
                           (coded.layer,), version=container.COMPACT_VERSION), coded
 

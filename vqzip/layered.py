@@ -36,10 +36,11 @@ def encode_base(m, tokens: np.ndarray, device: torch.device) -> Base:
     return Base(tokens, payload, surprise, m.tokenizer.decode(torch.from_numpy(tokens)[None].to(device)))
 
 
-def encode_refinement(m, base: Base, x: torch.Tensor, rate: int, steps: int) -> Layers:
+def encode_refinement(m, base: Base, x: torch.Tensor, rate: int, steps: int, layer: str | None = None) -> Layers:
     """The refinement of `base` towards pixels x (1, 3, H, W) at `rate`, searched for `steps` steps
-    (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer."""
-    coder = m.refine_coder()
+    (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer, or the one named
+    `layer` (zoo.Point.layer)."""
+    coder = m.refine_coder(m.layer_hash(layer))
     coder.ref.to(x.device)
     side = Side(torch.from_numpy(base.tokens), torch.from_numpy(base.surprise), rate)
     from . import refine_search  # here, not at the top: decoding needs neither the search nor the trainer's loss it imports

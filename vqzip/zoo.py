@@ -82,11 +82,26 @@ class Model:
     @cached_property
     def refine_layers(self) -> dict[str, Path]:
         """Every installed refinement layer by its weights' hash (hex): refine.safetensors encodes,
-        and the earlier ones, refine_vN.safetensors, are kept so that their files still decode."""
+        refine_NAME.safetensors are other current layers that points may name (`Point.layer`), and
+        the earlier ones, refine_vN.safetensors, are kept so that their files still decode."""
         from .weights import weights_hash
         paths = [self.refine_path] if self.refine_path.exists() else []
-        paths += sorted(p for p in self.path.glob("refine_v*.safetensors") if re.fullmatch(r"refine_v\d+\.safetensors", p.name))
+        paths += sorted(p for p in self.path.glob("refine_*.safetensors") if re.fullmatch(r"refine_[a-z0-9]+\.safetensors", p.name))
         return {weights_hash(p).hex(): p for p in paths}
+
+    def layer_path(self, layer: str | None = None) -> Path:
+        """The file of the refinement layer a point names: None is refine.safetensors."""
+        return self.refine_path if layer is None else self.path / f"refine_{layer}.safetensors"
+
+    def layer_hash(self, layer: str | None = None) -> str:
+        """The weights hash (hex) of the refinement layer a point names, as its files record it."""
+        if layer is None:
+            return self.refine_hash.hex()
+        path = self.layer_path(layer)
+        if not path.exists():
+            raise ModelError(f"model {self.name!r} has no refinement layer {layer!r} (no {path.name})")
+        from .weights import weights_hash
+        return weights_hash(path).hex()
 
     def refine_coder(self, weights: str | None = None):
         """The refinement layer whose weights hash (hex) is `weights` (default: the encoding one),
@@ -174,10 +189,12 @@ class Point:
     # videos with `refine` (key frames refined): the inter layer's rate level for predicted frames
     # (inter.py), whose skip decisions price a bit at `lam`
     inter: int | None = None
-    # images: other refined points (scale, rate level) the encoder may code this quality at instead,
-    # whichever costs least for the image at `choice_lambda` (choice.py); () keeps to this one
-    alternatives: tuple[tuple[Fraction, int], ...] = ()
+    # images: other refined points (scale, rate level, layer) the encoder may code this quality at
+    # instead, whichever costs least for the image at `choice_lambda` (choice.py); () keeps to this one
+    alternatives: tuple[tuple[Fraction, int, str | None], ...] = ()
     choice_lambda: float | None = None
+    # images: the refinement layer, refine_LAYER.safetensors beside the model; None: refine.safetensors
+    layer: str | None = None
 
     @property
     def key(self) -> str:
@@ -188,23 +205,34 @@ class Point:
         out = {"quality": self.quality, "model": self.model, "scale": str(self.scale)}
         return out | ({"refine": self.refine} if self.refine is not None else {}) | \
             ({"inter": self.inter} if self.inter is not None else {}) | \
-            ({"alternatives": [point_spec(s, r) for s, r in self.alternatives]} if self.alternatives else {})
+            ({"layer": self.layer} if self.layer is not None else {}) | \
+            ({"alternatives": [point_spec(*a) for a in self.alternatives]} if self.alternatives else {})
+
+    @property
+    def spec(self) -> str:
+        """The point as point_spec writes it."""
+        return point_spec(self.scale, self.refine, self.layer)
 
     def variants(self) -> list["Point"]:
         """The points the encoder may code this quality at: this one first, then its alternatives."""
         return [replace(self, alternatives=(), choice_lambda=None)] + [
-            replace(self, scale=s, refine=r, alternatives=(), choice_lambda=None) for s, r in self.alternatives]
+            replace(self, scale=s, refine=r, layer=layer, alternatives=(), choice_lambda=None)
+            for s, r, layer in self.alternatives]
 
 
-def point_spec(scale: Fraction, refine: int | None) -> str:
-    """A point as the benchmarks and points.json write it: "3/4+r1" (scale 3/4, rate level 1), "3/4"."""
-    return str(scale) + (f"+r{refine}" if refine is not None else "")
+def point_spec(scale: Fraction, refine: int | None, layer: str | None = None) -> str:
+    """A point as the benchmarks and points.json write it: "3/4+r1" (scale 3/4, rate level 1), "3/4",
+    "1+r0@perceptual" (rate level 0 of the layer refine_perceptual.safetensors)."""
+    return str(scale) + (f"+r{refine}" if refine is not None else "") + (f"@{layer}" if layer else "")
 
 
-def parse_point_spec(spec: str) -> tuple[Fraction, int | None]:
-    """The inverse of point_spec."""
+def parse_point_spec(spec: str) -> tuple[Fraction, int | None, str | None]:
+    """The inverse of point_spec: (scale, rate level, layer)."""
+    spec, _, layer = spec.partition("@")
     scale, _, rate = spec.partition("+r")
-    return Fraction(scale), (int(rate) if rate else None)
+    if layer and not re.fullmatch(r"[a-z0-9]+", layer):
+        raise ValueError(f"bad layer name {layer!r}")
+    return Fraction(scale), (int(rate) if rate else None), (layer or None)
 
 
 def list_points(kind: str = "image") -> list[Point]:
@@ -219,18 +247,24 @@ def list_points(kind: str = "image") -> list[Point]:
     spec = json.loads(f.read_text())
     rows = spec.get(kind, spec["points"]) if kind in ("video", "video_tokens") else spec["points"]
     return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
-                  p.get("refine"), p.get("inter"), _alternatives(p), p.get("choice_lambda")) for p in rows]
+                  p.get("refine"), p.get("inter"), _alternatives(p), p.get("choice_lambda"), p.get("layer"))
+            for p in rows]
 
 
-def _alternatives(p: dict) -> tuple[tuple[Fraction, int], ...]:
-    """A points.json row's alternatives, checked: refined points, beside a refined point with a
-    price of a bit to choose among them by."""
-    alts = tuple(parse_point_spec(a) for a in p.get("alternatives", ()))
+def _alternatives(p: dict) -> tuple[tuple[Fraction, int, str | None], ...]:
+    """A points.json row's alternatives, checked: refined points ("3/4+r1", or "1+r0@perceptual"
+    for another installed layer's), beside a refined point with a price of a bit to choose among
+    them by."""
+    bad = ModelError(f"points.json: quality {p['quality']}'s alternatives must be refined points "
+                     "(\"3/4+r1\", \"1+r0@perceptual\") of a refined point with a positive choice_lambda")
+    try:
+        alts = tuple(parse_point_spec(a) for a in p.get("alternatives", ()))
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise bad from None
     lam = p.get("choice_lambda")
-    if alts and (p.get("refine") is None or any(r is None for _, r in alts)
+    if alts and (p.get("refine") is None or any(r is None for _, r, _ in alts)
                  or not isinstance(lam, (int, float)) or not lam > 0):
-        raise ModelError(f"points.json: quality {p['quality']}'s alternatives must be refined points "
-                         "(\"3/4+r1\") of a refined point with a positive choice_lambda")
+        raise bad
     return alts
 
 
