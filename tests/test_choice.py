@@ -105,6 +105,8 @@ def test_a_point_codes_with_the_layer_it_names(tmp_path, monkeypatch):
     assert _picked(plain)[2] == m.refine_hash.hex() != _picked(named)[2] == m.layer_hash("perceptual")
     assert _picked(named)[2] in m.refine_layers
     assert codec.decode(named).size == src.size and named != plain
+    assert codec.info(named)["refine_layer"] == "refine_perceptual.safetensors"  # vqzip info names it
+    assert codec.info(plain)["refine_layer"] == "refine.safetensors"
     with pytest.raises(ModelError, match="no refinement layer 'nope'"):
         codec.encode_image(src, point=zoo.Point(0, m.name, Fraction(1), refine=1, layer="nope"), effort=0)
 

@@ -1,21 +1,26 @@
 """The per-image choice of an operating point.
 
-A ladder point (`-q`) may name alternatives in models/points.json: its neighbours on the ladder,
-other scales and rate levels at about its rate. Which of them is best per bit depends on the
-image: a smooth one keeps its detail at x1/2 with a high rate level, a busy one wants x1. So the
-encoder codes each variant in a single pass (effort 0), scores the picture the decoder will show
-against the source, and keeps the variant of least cost
+A ladder point (`-q`) may name alternatives in models/points.json: other scales, rate levels and
+refinement layers at about its rate ("3/4+r1", "1+r0@perceptual"). Which of them is best per bit
+depends on the image: a smooth one keeps its detail at x1/2 with a high rate level, a busy one
+wants x1, a textured one the perceptual layer (trained with SSIMULACRA2 in its objective), a
+flat one the plain layer. So the encoder codes each variant in a single pass (effort 0), scores
+the picture the decoder will show against the source by
 
-    J = -(PSNR + MS_SSIM_WEIGHT * MS-SSIM) + choice_lambda * bpp,
+    J = -(PSNR + MS_SSIM_WEIGHT * MS-SSIM + SSIMULACRA2_WEIGHT * SSIMULACRA2) + choice_lambda * bpp,
 
-before spending the point's effort on that one alone. The decoder is unchanged: a file records
-its scale and rate level whichever the encoder chose.
+searches the SEARCHED variants of least J at the point's effort, scores those files again, and
+keeps the one of least J. The decoder is unchanged: a file records its scale, rate level and
+layer (by its weights' hash) whichever the encoder chose.
 
-Why these terms: the ladder is scored by the mean PSNR and MS-SSIM over images against the mean
-bits, so a per-image cost that is linear in each metric spends bits where those means gain most
-(log MSE or log(1 - MS-SSIM) favour the images that are already good). The weight and each
-point's lambda were set on 24 training photos, never on Kodak
-(benchmarks/results/point_choice/README.md).
+Why these terms: the ladder is scored by the mean PSNR, MS-SSIM and SSIMULACRA2 over images
+against the mean bits, so a per-image cost that is linear in each metric spends bits where those
+means gain most (log MSE or log(1 - MS-SSIM) favour the images that are already good). Why the
+second scoring: the perceptual layer's search spends its bits on SSIMULACRA2, so its single-pass
+file says too little of its searched one; choosing among the three cheapest searched files kept
+nearly all that choosing among every searched file would (benchmarks/results/layer_choice/). The
+weights, SEARCHED and each point's lambda were set on 24 training photos, never on Kodak
+(benchmarks/results/point_choice/ and layer_choice/).
 """
 from __future__ import annotations
 

@@ -526,15 +526,23 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
         typer.echo(json.dumps({"default_quality": default, "points": rows}, indent=2))
         return
     t = Table(title="vqzip operating points (Kodak means)",
-              caption="or: the points the encoder may take instead, whichever suits the image (effort 1 and up)")
+              caption="or: how many other points the encoder may take instead, whichever suits the image (effort 1 "
+                      "and up), by refinement layer (--json lists them)")
     cols = ["quality", "model", "scale", "refine", "or", "effort", "bpp", "psnr", "ms_ssim", "ssimulacra2"]
     for c in cols:
         t.add_column(c)
     for r in rows:
-        r = r | {"or": " ".join(r.get("alternatives", ())) or "-"}
+        r = r | {"or": _alternatives_by_layer(r.get("alternatives", ()))}
         t.add_row(*[(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c, "-"))) +
                     (" (default)" if c == "quality" and r["quality"] == default else "") for c in cols])
     Console().print(t)
+
+
+def _alternatives_by_layer(specs) -> str:
+    """"2 + 3 perceptual" for two alternatives on the point's own layer and three on refine_perceptual."""
+    from collections import Counter
+    counts = Counter(spec.partition("@")[2] for spec in specs)
+    return " + ".join(f"{n} {layer}".strip() for layer, n in counts.items()) or "-"
 
 
 @app.command()

@@ -336,9 +336,13 @@ def info(data: bytes) -> dict:
         out["layers"] += [{"layer": 2 + i, "bytes": len(c), "bpp": len(c) * 8 / (header.width * header.height)}
                           for i, c in enumerate(chunks)]
     try:
-        bits = get_model(header.model_id).tokenizer.cfg.token_bits
+        m = get_model(header.model_id)
+        bits = m.tokenizer.cfg.token_bits
     except ModelError:
         return out
+    weights = header.extra.get("refine", {}).get("weights")
+    if weights in m.refine_layers:  # which installed layer made the refinement (refine.safetensors, refine_perceptual...)
+        out["refine_layer"] = m.refine_layers[weights].name
     raw = header.grid_h * header.grid_w * bits
     out |= {"token_bits": bits, "raw_index_bits": raw, "payload_bits": len(payload) * 8,
             "payload_over_raw": len(payload) * 8 / raw}
