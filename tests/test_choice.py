@@ -95,6 +95,18 @@ def test_many_variants_are_shortlisted_in_a_single_pass_then_searched(tmp_path, 
     assert data == searched[choice.best(costs)]
 
 
+def test_searching_one_keeps_the_single_pass_winner(ladder_with_choice, monkeypatch):
+    """choice.SEARCHED = 1 (the choice before the perceptual layer): the single-pass winner alone is
+    searched, and not scored again."""
+    monkeypatch.setattr(choice, "SEARCHED", 1)
+    src, variants = macaw(SEARCHED), ladder_with_choice.variants()
+    seen = _scored(monkeypatch)
+    data = codec.encode_image(src, quality=6, effort=1)
+    assert len(seen) == len(variants)
+    pick = variants[choice.best([COST(src, pic, n, 50.0) for pic, n in seen])]
+    assert data == codec.encode_image(src, point=pick, effort=1)
+
+
 def test_a_point_codes_with_the_layer_it_names(tmp_path, monkeypatch):
     """"1+r1@perceptual" codes with refine_perceptual.safetensors: the file names that layer's weights
     and decodes; a layer that is not installed is a one-line ModelError."""
@@ -114,6 +126,17 @@ def test_a_point_codes_with_the_layer_it_names(tmp_path, monkeypatch):
 def test_shortlist_keeps_the_cheapest_in_their_order():
     assert choice.shortlist([3.0, 1.0, 2.0, 1.0, 5.0], 3) == [1, 2, 3]
     assert choice.shortlist([1.0, 1.0, 1.0, 1.0], 2) == [0, 1]
+
+
+@pytest.mark.parametrize("price, pick", [(1e-6, "best picture"), (1e6, "smallest file")])
+def test_the_price_of_a_bit_decides(tmp_path, monkeypatch, price, pick):
+    """Bits nearly free: the variant with the best picture wins; bits dear: the smallest file."""
+    install_q6(tmp_path, monkeypatch, alternatives=["3/4+r1", "1+r2"], choice_lambda=price)
+    src, variants = macaw(SEARCHED), zoo.resolve(quality=6).variants()
+    files = [codec.encode_image(src, point=v, effort=1) for v in variants]  # three variants: all searched
+    key = (lambda d: choice.distortion(src, codec.decode(d))) if pick == "best picture" else len
+    want = variants[min(range(3), key=lambda i: key(files[i]))]
+    assert _picked(codec.encode_image(src, quality=6, effort=1))[:2] == (want.scale, want.refine)
 
 
 def test_effort_0_codes_the_ladder_point_itself(ladder_with_choice):

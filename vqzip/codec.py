@@ -129,10 +129,13 @@ def _chosen(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     m = get_model(point.model)  # the variants differ in scale, rate level and layer only
     variants, bases = point.variants(), {}
 
+    def base_of(scale: Fraction):
+        if scale not in bases:
+            bases[scale] = _base(rgb, m, scale, dev)
+        return bases[scale]
+
     def coded(v: Point, e: int) -> tuple[bytes, float]:
-        if v.scale not in bases:
-            bases[v.scale] = _base(rgb, m, v.scale, dev)
-        x, base = bases[v.scale]
+        x, base = base_of(v.scale)
         data, layers = _pack_refined(base, x, v, rgb.width, rgb.height, info, e)
         coder = m.refine_coder(m.layer_hash(v.layer))
         picture = _picture(decode_refinement(coder, layers.base, layers.symbols, v.refine),
@@ -143,6 +146,10 @@ def _chosen(rgb: Image.Image, info: dict, point: Point, dev: torch.device, effor
     keep = range(len(variants))
     if len(variants) > choice.SEARCHED:  # else every variant is searched: no single pass needed
         keep = choice.shortlist([coded(v, 0)[1] for v in variants], choice.SEARCHED)
+    if len(keep) == 1:  # nothing left to choose: no need to score the searched file
+        v = variants[keep[0]]
+        x, base = base_of(v.scale)
+        return _pack_refined(base, x, v, rgb.width, rgb.height, info, effort)[0]
     searched = [coded(variants[i], effort) for i in keep]
     return searched[choice.best([c for _, c in searched])][0]
 
