@@ -20,9 +20,10 @@ EFFORT_HELP = ("0-9: how hard the encoder searches, against the real decoder and
                "Default 5 for images, 0 for video. On Kodak, -q 1 to 5, effort 5 saves 3.9 % of the bits at equal "
                "PSNR, 3.0 % at equal MS-SSIM and 4.6 % at equal SSIMULACRA2 (effort 8: 4.6, 3.8 and 5.5 %). "
                "Encode CPU seconds at -q 3 (one thread): 0.52 at effort 0, 1.56 at 5, 2.32 at 8. From effort 1 the "
-               "encoder also chooses each image's point among -q 3 and up's variants (vqzip models, column \"or\"): "
-               "-2.0 % bits at equal PSNR on Kodak for about 1.5x the encode time at -q 3 "
-               "(benchmarks/results/point_choice).")
+               "encoder also chooses each image's point among -q 3 and up's variants, scales, rate levels and the "
+               "perceptual refinement layer (vqzip models, column \"or\"), searching three of them: on Kodak "
+               "-6.6 % bits at equal SSIMULACRA2 and +1.2 % at equal PSNR for 4.3x the encode time at -q 3 "
+               "(benchmarks/results/layer_choice).")
 
 JOBS_HELP = "Files coded at once in batch mode (default: one per CPU core, each on cores/jobs torch threads; the bits do not depend on it)."
 
