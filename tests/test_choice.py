@@ -121,6 +121,8 @@ def test_a_point_codes_with_the_layer_it_names(tmp_path, monkeypatch):
     assert codec.info(plain)["refine_layer"] == "refine.safetensors"
     with pytest.raises(ModelError, match="no refinement layer 'nope'"):
         codec.encode_image(src, point=zoo.Point(0, m.name, Fraction(1), refine=1, layer="nope"), effort=0)
+    with pytest.raises(ModelError, match="bad refinement layer name"):  # a name, never a path
+        codec.encode_image(src, point=zoo.Point(0, m.name, Fraction(1), refine=1, layer="../refine"), effort=0)
 
 
 def test_shortlist_keeps_the_cheapest_in_their_order():

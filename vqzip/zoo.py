@@ -91,17 +91,25 @@ class Model:
 
     def layer_path(self, layer: str | None = None) -> Path:
         """The file of the refinement layer a point names: None is refine.safetensors."""
+        if layer is not None and not re.fullmatch(r"[a-z0-9]+", layer):
+            raise ModelError(f"bad refinement layer name {layer!r} (lower-case letters and digits)")
         return self.refine_path if layer is None else self.path / f"refine_{layer}.safetensors"
 
     def layer_hash(self, layer: str | None = None) -> str:
-        """The weights hash (hex) of the refinement layer a point names, as its files record it."""
-        if layer is None:
-            return self.refine_hash.hex()
-        path = self.layer_path(layer)
-        if not path.exists():
-            raise ModelError(f"model {self.name!r} has no refinement layer {layer!r} (no {path.name})")
-        from .weights import weights_hash
-        return weights_hash(path).hex()
+        """The weights hash (hex) of the refinement layer a point names, as its files record it
+        (hashed once: a choice among variants asks for it a dozen times an image)."""
+        if layer not in self._layer_hashes:
+            path = self.layer_path(layer)
+            if not path.exists():
+                raise ModelError(f"model {self.name!r} has no refinement layer " +
+                                 (f"{layer!r} (no {path.name})" if layer else f"(no {path.name})"))
+            from .weights import weights_hash
+            self._layer_hashes[layer] = weights_hash(path).hex()
+        return self._layer_hashes[layer]
+
+    @cached_property
+    def _layer_hashes(self) -> dict:
+        return {}
 
     def refine_coder(self, weights: str | None = None):
         """The refinement layer whose weights hash (hex) is `weights` (default: the encoding one),
