@@ -125,6 +125,25 @@ def test_a_point_codes_with_the_layer_it_names(tmp_path, monkeypatch):
         codec.encode_image(src, point=zoo.Point(0, m.name, Fraction(1), refine=1, layer="../refine"), effort=0)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_perceptual_layer_file_decodes_the_symbols_sent_at_any_thread_count(threads):
+    """The second layer's symbols come back exactly, as the first layer's do (test_refine.py)."""
+    import torch
+    from vqzip.layered import encode_layers
+    src, point = macaw(SEARCHED), zoo.Point(0, "f16-lfq20", Fraction(1), refine=1, layer="perceptual")
+    data = codec.encode_image(src, point=point, effort=0)  # the single pass: what was sent can be recomputed
+    m = zoo.get_model(point.model)
+    _, tokens = codec.decode_tokens_of(data)
+    sent = encode_layers(m, tokens, codec.to_tensor(src, m.tokenizer.stride), 1, 0, "perceptual").symbols.numpy()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = codec.refinement_of(data)
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(got, sent) and np.abs(sent).sum() > 0
+
+
 def test_shortlist_keeps_the_cheapest_in_their_order():
     assert choice.shortlist([3.0, 1.0, 2.0, 1.0, 5.0], 3) == [1, 2, 3]
     assert choice.shortlist([1.0, 1.0, 1.0, 1.0], 2) == [0, 1]

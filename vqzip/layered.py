@@ -49,10 +49,11 @@ def encode_refinement(m, base: Base, x: torch.Tensor, rate: int, steps: int, lay
     return Layers(base.payload, layer, base.picture, symbols, side)
 
 
-def encode_layers(m, tokens: np.ndarray, x: torch.Tensor, rate: int, steps: int) -> Layers:
+def encode_layers(m, tokens: np.ndarray, x: torch.Tensor, rate: int, steps: int, layer: str | None = None) -> Layers:
     """The base tokens (hb, wb) of pixels x (1, 3, H, W) and the refinement at `rate`, searched for
-    `steps` steps (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer."""
-    return encode_refinement(m, encode_base(m, tokens, x.device), x, rate, steps)
+    `steps` steps (refine_search.py; 0: the encoder's rounding), coded by `m`'s encoding layer, or
+    the one named `layer`."""
+    return encode_refinement(m, encode_base(m, tokens, x.device), x, rate, steps, layer)
 
 
 def decode_refinement(coder, base: torch.Tensor, symbols, rate: int) -> torch.Tensor:
