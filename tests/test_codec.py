@@ -106,8 +106,9 @@ def test_a_budget_picks_the_best_searched_file_and_searches_only_near_it(photo, 
     from vqzip.zoo import list_points
     pixels = int(np.prod(Image.open(photo).size))
     qualities = sorted((p.quality for p in list_points()), reverse=True)
-    quick = {q: codec.encode_image(photo, quality=q, effort=0) for q in qualities}
-    searched = {q: codec.encode_image(photo, quality=q, effort=2) for q in qualities}
+    own = {p.quality: p.variants()[0] for p in list_points()}  # a budget keeps to the ladder's own points
+    quick = {q: codec.encode_image(photo, point=own[q], effort=0) for q in qualities}
+    searched = {q: codec.encode_image(photo, point=own[q], effort=2) for q in qualities}
     bits = len(searched[3]) * 8  # the budget: the searched q3 file's own bpp, which it fits
     # what _fit_budget's rule gives with these files, whatever sizes this machine made: from the
     # top, a point is searched only if its single-pass file is within SEARCH_SLACK of the budget;

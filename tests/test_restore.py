@@ -1,4 +1,5 @@
 """The restoration filter (vqzip/nn/restore.py), its place in decoding and its trainer."""
+import json
 import os
 from fractions import Fraction
 
@@ -70,7 +71,13 @@ def install(folder, with_filter: bool):
     for f in (src / name).iterdir():
         if not f.name.startswith("refine"):
             os.symlink(f, folder / name / f.name)
-    os.symlink(src / "points.json", folder / "points.json")
+    # the ladder without its alternatives: files of these folders are made by refine.safetensors
+    # alone, the layer whose filter is tested (the other layers are not installed here)
+    spec = json.loads((src / "points.json").read_text())
+    for row in spec["points"]:
+        row.pop("alternatives", None)
+        row.pop("choice_lambda", None)
+    (folder / "points.json").write_text(json.dumps(spec))
     layer, meta = load_weights(src / name / "refine.safetensors")
     layer = {k: v.float() for k, v in layer.items() if not k.startswith("restorer.")}
     meta = {k: v for k, v in meta.items() if k != "shards"}

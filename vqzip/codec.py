@@ -347,8 +347,9 @@ def info(data: bytes) -> dict:
         bits = m.tokenizer.cfg.token_bits
     except ModelError:
         return out
-    weights = header.extra.get("refine", {}).get("weights")
-    if weights in m.refine_layers:  # which installed layer made the refinement (refine.safetensors, refine_perceptual...)
+    refine = header.extra.get("refine")
+    weights = refine.get("weights") if isinstance(refine, dict) else None  # a forged header may hold anything
+    if isinstance(weights, str) and weights in m.refine_layers:  # which installed layer made the refinement (refine.safetensors, refine_perceptual...)
         out["refine_layer"] = m.refine_layers[weights].name
     raw = header.grid_h * header.grid_w * bits
     out |= {"token_bits": bits, "raw_index_bits": raw, "payload_bits": len(payload) * 8,
