@@ -2,9 +2,10 @@
 files: which weight of MS-SSIM and which price of a bit (lambda) each ladder point should have.
 
 Each ladder point is a set of variants, the ladder's own point first ("1/2+r3,3/4+r1,1+r1").
-For every image the encoder codes each variant at effort 0, picks the one of least
-J = -(PSNR + W * MS-SSIM) + lambda * bpp, then searches that one at the point's effort. So the
-choice is made on an effort-0 sweep's rows (CHOOSE) and scored on a sweep at the bench's effort
+For every image the encoder codes each variant at effort 0, keeps the K of least
+J = -(PSNR + W * MS-SSIM + W2 * SSIMULACRA2) + lambda * bpp, searches those at the point's effort,
+and takes the searched file of least J (K = 1: the single-pass winner). So the shortlist is made
+on an effort-0 sweep's rows (CHOOSE), the choice and the score on a sweep at the bench's effort
 (SCORE); both are `refine_eval.py` folders (their rows.jsonl) or rows files, over the same images.
 
 --fit: each point's lambda is set so that the chosen files' mean bpp on these images equals the
@@ -16,12 +17,14 @@ BD-rate of the chosen ladder against the fixed one (the ladder's own points, on 
 on PSNR, MS-SSIM (in dB) and SSIMULACRA2; with --bench (a bench points.csv of the same images),
 also against AVIF there, q1 (the base layer alone, which has no variants) taken from the bench.
 
---ssim2-weight adds SSIMULACRA2 to the cost (the encoder has no such term: a probe), and --fixed
-names the fixed ladder's points where they are not each set's first (rows of two layers merged
-with prefixes such as "Y:1+r1", "S:1+r1", to probe a choice between layers).
+--ssim2-weight adds SSIMULACRA2 to the cost (the encoder's choice.SSIMULACRA2_WEIGHT), --keep K
+rescores the K cheapest variants on the SCORE rows before choosing (the encoder's
+choice.SEARCHED: it searches those K), and --fixed names the fixed ladder's points where they are
+not each set's first (rows of two layers merged, "1+r1" and "1+r1@perceptual":
+benchmarks/results/layer_choice/rows.py).
 
 usage: python benchmarks/point_choice.py CHOOSE SCORE --ladder "1/2+r0;1/2+r0,1/2+r1;..."
-       (--fit --weights 50,100,200 | --lambdas FILE.json --weight 100) [--ssim2-weight 0.05]
+       (--fit --weights 50,100,200 | --lambdas FILE.json --weight 100) [--ssim2-weight 0.03] [--keep 3]
        [--fixed "1/2+r0,1/2+r1,..."] [--bench points.csv] [--out OUT.json]
 """
 import argparse
@@ -56,7 +59,7 @@ def chosen(choose: dict, score: dict, images: list[str], variants: list[str], w:
             return -(r["psnr"] + w * r["ms_ssim"] + w2 * r["ssimulacra2"]) + lam * r["bpp"]
         costs = [cost(choose, v) for v in variants]
         if keep > 1:
-            short = [variants[i] for i in (shortlist(costs, keep) if len(variants) > keep else range(len(variants)))]
+            short = [variants[i] for i in shortlist(costs, keep)]  # all of them if there are no more than `keep`
             picks.append(short[best([cost(score, v) for v in short])])
         else:
             picks.append(variants[best(costs)])  # the encoder's own tie rule
@@ -87,7 +90,7 @@ def main():
     ap.add_argument("--weights", default="100")
     ap.add_argument("--lambdas", default=None)
     ap.add_argument("--weight", type=float, default=None)
-    ap.add_argument("--ssim2-weight", type=float, default=0.0, help="weight of SSIMULACRA2 in the cost (a probe)")
+    ap.add_argument("--ssim2-weight", type=float, default=0.0, help="weight of SSIMULACRA2 in the cost")
     ap.add_argument("--fixed", default=None, help="the fixed ladder's points, if not each set's first (e.g. another "
                     "layer's rows, named with a prefix)")
     ap.add_argument("--keep", type=int, default=1, help="the variants of least cost on CHOOSE rescored on SCORE "
