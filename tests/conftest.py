@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import subprocess
@@ -107,3 +108,15 @@ def make_clip(path, frames, fps, audio_layout=None):
             c.mux(v.encode(frame))
         c.mux(v.encode(None))
     return path
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to n for the block (the bits must not depend on it)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SEARCHED, macaw
+from conftest import ROOT, SEARCHED, macaw, torch_threads
 from vqzip import choice, codec, zoo
 from vqzip.coding import container
 from vqzip.errors import ModelError
@@ -128,19 +128,14 @@ def test_a_point_codes_with_the_layer_it_names(tmp_path, monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_perceptual_layer_file_decodes_the_symbols_sent_at_any_thread_count(threads):
     """The second layer's symbols come back exactly, as the first layer's do (test_refine.py)."""
-    import torch
     from vqzip.layered import encode_layers
     src, point = macaw(SEARCHED), zoo.Point(0, "f16-lfq20", Fraction(1), refine=1, layer="perceptual")
     data = codec.encode_image(src, point=point, effort=0)  # the single pass: what was sent can be recomputed
     m = zoo.get_model(point.model)
     _, tokens = codec.decode_tokens_of(data)
     sent = encode_layers(m, tokens, codec.to_tensor(src, m.tokenizer.stride), 1, 0, "perceptual").symbols.numpy()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         got = codec.refinement_of(data)
-    finally:
-        torch.set_num_threads(before)
     assert np.array_equal(got, sent) and np.abs(sent).sum() > 0
 
 

@@ -16,7 +16,7 @@ from vqzip.nn.refine import RefineConfig, Refiner
 from vqzip.nn.refine_context import second_pass_contexts
 from vqzip.coding.refine_entropy import ExactContext, RefineCoder, Side
 
-from conftest import SHARED, psnr, read_log, resume_budget, run_cli
+from conftest import SHARED, psnr, read_log, resume_budget, run_cli, torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +66,8 @@ def test_refinement_symbols_round_trip_exactly(refined, point, threads):
     x = to_tensor(img, m.tokenizer.stride)
     _, tokens = codec.decode_tokens_of(data)
     sent = m.refiner.encode(x, m.tokenizer.decode(torch.from_numpy(tokens)[None]), point.refine).numpy()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         got = codec.refinement_of(data)
-    finally:
-        torch.set_num_threads(before)
     assert np.array_equal(got, sent)
     assert np.abs(sent).sum() > 0  # a refinement that sends nothing would prove nothing
 
