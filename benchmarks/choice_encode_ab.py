@@ -18,7 +18,6 @@ import platform
 import statistics
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -55,11 +54,8 @@ def main():
     a = ap.parse_args()
     before = {}
     if a.before:
-        for row in json.loads(Path(a.before).read_text())["points"]:
-            if row.get("alternatives"):
-                before[row["quality"]] = zoo.Point(row["quality"], row["model"], Fraction(row["scale"]),
-                                                   refine=row["refine"], alternatives=zoo._alternatives(row),
-                                                   choice_lambda=row["choice_lambda"])
+        before = {p.quality: p for p in map(zoo.point_from_row, json.loads(Path(a.before).read_text())["points"])
+                  if p.alternatives}
 
     def encode_before(img, q):
         """The earlier choice: its ladder row, and the choice's constants as they were."""

@@ -542,7 +542,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
 def _alternatives_by_layer(specs) -> str:
     """"2 + 3 perceptual" for two alternatives on the point's own layer and three on refine_perceptual."""
     from collections import Counter
-    counts = Counter(spec.partition("@")[2] for spec in specs)
+    from .zoo import parse_point_spec
+    counts = Counter(parse_point_spec(spec)[2] or "" for spec in specs)
     return " + ".join(f"{n} {layer}".strip() for layer, n in counts.items()) or "-"
 
 

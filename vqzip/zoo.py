@@ -74,10 +74,10 @@ class Model:
     def refine_path(self) -> Path:
         return self.path / "refine.safetensors"
 
-    @cached_property
+    @property
     def refine_hash(self) -> bytes:
-        from .weights import weights_hash
-        return weights_hash(self.refine_path)
+        """The encoding layer's weights hash (layer_hash's, as bytes)."""
+        return bytes.fromhex(self.layer_hash())
 
     @cached_property
     def refine_layers(self) -> dict[str, Path]:
@@ -116,7 +116,7 @@ class Model:
         with its lossless stage (refine_entropy.RefineCoder)."""
         if not self.refine_layers:
             raise ModelError(f"model {self.name!r} has no refinement layer (no {self.refine_path.name})")
-        weights = weights or self.refine_hash.hex()
+        weights = weights or self.layer_hash()
         if weights not in self.refine_layers:
             raise ModelError(f"this file's refinement layer (weights {weights}) is not installed for model {self.name!r} "
                              f"(installed: {', '.join(self.refine_layers)}); --layers 1 decodes its base layer")
@@ -254,9 +254,13 @@ def list_points(kind: str = "image") -> list[Point]:
         return [Point(i + 1, m, Fraction(1)) for i, m in enumerate(list_models())]
     spec = json.loads(f.read_text())
     rows = spec.get(kind, spec["points"]) if kind in ("video", "video_tokens") else spec["points"]
-    return [Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
-                  p.get("refine"), p.get("inter"), _alternatives(p), p.get("choice_lambda"), p.get("layer"))
-            for p in rows]
+    return [point_from_row(p) for p in rows]
+
+
+def point_from_row(p: dict) -> Point:
+    """The Point of one points.json row (its alternatives checked)."""
+    return Point(p["quality"], p["model"], Fraction(p["scale"]), p.get("lambda"), p.get("search_lambda"),
+                 p.get("refine"), p.get("inter"), _alternatives(p), p.get("choice_lambda"), p.get("layer"))
 
 
 def _alternatives(p: dict) -> tuple[tuple[Fraction, int, str | None], ...]:
